@@ -1,0 +1,140 @@
+# Blotter — plain GNU Make with pkg-config.
+#   make            build everything into build/
+#   make test       install what is missing, start the local stack, run unit and integration tests
+#   make up/down/status   the local stack (Kafka, Redis, PostgreSQL)
+#   make SANITIZE=address,undefined test   the same under AddressSanitizer and UBSan
+#   make WERROR=0   do not turn warnings into errors (packagers)
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := rdkafka avro-c hiredis libpq libcurl jansson libmicrohttpd
+WERROR   ?= 1
+SANITIZE ?=
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
+OPT      ?= -O2
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) $(WARN) -MMD -MP -Icommon -Iproducers \
+              -Iconsumers -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+ifneq ($(SANITIZE),)
+CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS    += -fsanitize=$(SANITIZE)
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/incident_avsc.o
+LIB        := $(BUILD)/libblotter.a
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+IT_SRC     := $(wildcard tests/integration/it_*.c)
+IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+
+PRODUCER_SRC := $(filter-out producers/server_main.c,$(wildcard producers/*.c))
+CONSUMER_SRC := $(wildcard consumers/*.c)
+PRODUCER_LIB_OBJ := $(filter-out %_main.o,$(PRODUCER_SRC:%.c=$(BUILD)/%.o))
+CONSUMER_LIB_OBJ := $(filter-out %_main.o,$(CONSUMER_SRC:%.c=$(BUILD)/%.o)) $(BUILD)/gen/migrations.o
+PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer) \
+            $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
+            $(if $(wildcard producers/server_main.c),$(BUILD)/blotter-socrata-server)
+
+.PHONY: all deps test unit integration up down status demo run bench clean format check-format \
+        docs
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS) $(UNIT_BIN) $(IT_BIN)
+
+# Rebuild everything when the compiler flags change (e.g. SANITIZE on or off).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS_ALL) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS_ALL) $(LDFLAGS)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags | $(BUILD)/gen/incident_avsc.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# The schema is compiled into the binaries so that a container needs no schema file.
+# The schema and the warehouse migrations are compiled into the binaries, so that a container
+# needs no schema files and migrations are applied by Blotter itself.
+MIGRATIONS := $(sort $(wildcard schemas/warehouse/*.sql))
+$(BUILD)/gen/incident_avsc.c: schemas/incident.avsc infra/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)infra/embed.sh schema $< > $@
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) infra/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)infra/embed.sh migrations $(MIGRATIONS) > $@
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/.flags
+	$(Q)$(CC) $(CFLAGS_ALL) -Iconsumers -c $< -o $@
+
+$(LIB): $(COMMON_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/blotter-producer: $(BUILD)/producers/producer_main.o $(PRODUCER_LIB_OBJ) $(LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/blotter-consumer: $(BUILD)/consumers/consumer_main.o $(CONSUMER_LIB_OBJ) $(LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/blotter-socrata-server: $(BUILD)/producers/server_main.o $(PRODUCER_LIB_OBJ) $(LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+deps:
+	@infra/local/deps.sh
+
+# ---- Tests ----
+# `make test` is the README's test command and what .ci/run calls.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory up
+	@tests/run.sh $(BUILD)
+
+unit: all
+	@tests/run.sh $(BUILD) unit
+
+integration: all up
+	@tests/run.sh $(BUILD) integration
+
+# ---- Local stack ----
+up: deps
+	@infra/local/stack.sh up
+down:
+	@infra/local/stack.sh down
+status:
+	@infra/local/stack.sh status
+
+# ---- Docs ----
+# Regenerate the settings table of the README from the option table.
+docs: all
+	@tests/readme_settings.sh $(BUILD) --write
+
+format:
+	clang-format -i $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] tests/unit/*.[ch] tests/integration/*.[ch])
+check-format:
+	@clang-format --dry-run --Werror $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] tests/unit/*.[ch] tests/integration/*.[ch])
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

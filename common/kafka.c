@@ -1,0 +1,252 @@
+#define _GNU_SOURCE
+#include "kafka.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t n)
+{
+    if (rd_kafka_conf_set(conf, k, v, errstr, n) != RD_KAFKA_CONF_OK) {
+        return -1;
+    }
+    return 0;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        log_error("kafka.fatal", "error=%s reason=%s", rd_kafka_err2name(orig), LQ(buf));
+        return;
+    }
+    log_emit_limited(LOG_WARN, "kafka.error", 10, "error=%s reason=%s",
+                     rd_kafka_err2name((rd_kafka_resp_err_t)err), LQ(reason));
+}
+
+static char *read_file_trimmed(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[8192];
+    if (!f) {
+        return NULL;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+    return strdup(buf);
+}
+
+rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char **envp,
+                                char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const char *producer_defaults[][2] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"compression.type", "zstd"},
+        {"linger.ms", "20"},
+        {"batch.num.messages", "10000"},
+        {"queue.buffering.max.kbytes", "16384"},
+        {"queue.buffering.max.messages", "100000"},
+        {"message.timeout.ms", "300000"},
+    };
+    static const char *consumer_defaults[][2] = {
+        {"enable.auto.offset.store", "false"},
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "true"},
+        {"queued.max.messages.kbytes", "8192"},
+        {"fetch.max.bytes", "8388608"},
+        {"max.partition.fetch.bytes", "1048576"},
+        {"session.timeout.ms", "30000"},
+        {"max.poll.interval.ms", "300000"},
+    };
+    const char *(*defaults)[2] = role == KAFKA_PRODUCER ? producer_defaults : consumer_defaults;
+    size_t n_defaults = role == KAFKA_PRODUCER
+                            ? sizeof(producer_defaults) / sizeof(producer_defaults[0])
+                            : sizeof(consumer_defaults) / sizeof(consumer_defaults[0]);
+
+    if (set(conf, "bootstrap.servers", brokers, errstr, errstr_size) ||
+        set(conf, "client.id", role == KAFKA_PRODUCER ? "blotter-producer" : "blotter-consumer",
+            errstr, errstr_size)) {
+        goto fail;
+    }
+    for (size_t i = 0; i < n_defaults; i++) {
+        if (set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size)) {
+            goto fail;
+        }
+    }
+
+    /* Passthrough: BLOTTER_KAFKA_SASL_MECHANISMS=PLAIN -> sasl.mechanisms=PLAIN. */
+    static const char prefix[] = "BLOTTER_KAFKA_";
+    for (char **e = envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0 || !eq) {
+            continue;
+        }
+        char prop[256];
+        size_t plen = (size_t)(eq - *e) - (sizeof(prefix) - 1);
+        if (plen == 0 || plen >= sizeof(prop)) {
+            continue;
+        }
+        for (size_t i = 0; i < plen; i++) {
+            char c = (*e)[sizeof(prefix) - 1 + i];
+            prop[i] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        prop[plen] = '\0';
+        if (strcmp(prop, "brokers") == 0 || !eq[1]) {
+            continue; /* BLOTTER_KAFKA_BROKERS is bootstrap.servers; empty means unset */
+        }
+        char *value = NULL;
+        if (plen > 5 && strcmp(prop + plen - 5, ".file") == 0) {
+            prop[plen - 5] = '\0';
+            value = read_file_trimmed(eq + 1);
+            if (!value) {
+                snprintf(errstr, errstr_size, "%.*s: cannot read %s", (int)(eq - *e), *e, eq + 1);
+                goto fail;
+            }
+        } else {
+            value = strdup(eq + 1);
+        }
+        if (strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "key")) {
+            log_register_secret(value);
+        }
+        int rc = set(conf, prop, value, errstr, errstr_size);
+        free(value);
+        if (rc) {
+            goto fail;
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, (void (*)(const rd_kafka_t *, int, const char *,
+                                             const char *))log_rdkafka_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+void kafka_topic_incidents(char *buf, size_t n, const char *prefix, const char *city)
+{
+    snprintf(buf, n, "%s.incidents.%s", prefix, city);
+}
+
+void kafka_topic_state(char *buf, size_t n, const char *prefix)
+{
+    snprintf(buf, n, "%s.producer-state", prefix);
+}
+
+void kafka_topic_dlq(char *buf, size_t n, const char *prefix)
+{
+    snprintf(buf, n, "%s.dlq", prefix);
+}
+
+enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec *specs, size_t n,
+                                   int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_NewTopic_t **topics = calloc(n, sizeof(*topics));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_event_t *ev = NULL;
+    enum err_class cls = ERR_OK;
+    char why[256];
+
+    if (!topics || !q || !opts) {
+        err_set(errstr, errstr_size, "out of memory");
+        cls = ERR_FATAL;
+        goto done;
+    }
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
+    for (size_t i = 0; i < n; i++) {
+        topics[i] = rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions,
+                                          specs[i].replication, why, sizeof(why));
+        if (!topics[i]) {
+            err_set(errstr, errstr_size, "topic %s: %s", specs[i].name, why);
+            cls = ERR_FATAL;
+            goto done;
+        }
+        if (specs[i].compact) {
+            rd_kafka_NewTopic_set_config(topics[i], "cleanup.policy", "compact");
+        }
+    }
+    rd_kafka_CreateTopics(rk, topics, n, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    if (!ev) {
+        err_set(errstr, errstr_size, "creating topics: no answer within %d ms", timeout_ms);
+        cls = ERR_TRANSIENT;
+        goto done;
+    }
+    if (rd_kafka_event_error(ev)) {
+        err_set(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
+        cls = ERR_TRANSIENT;
+        goto done;
+    }
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n_res;
+    const rd_kafka_topic_result_t **tres = rd_kafka_CreateTopics_result_topics(res, &n_res);
+    for (size_t i = 0; i < n_res; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_topic_result_error(tres[i]);
+        if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            err_set(errstr, errstr_size, "creating topic %s: %s", rd_kafka_topic_result_name(tres[i]),
+                    rd_kafka_topic_result_error_string(tres[i]));
+            cls = err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                          err == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||
+                          err == RD_KAFKA_RESP_ERR_INVALID_PARTITIONS ||
+                          err == RD_KAFKA_RESP_ERR_POLICY_VIOLATION
+                      ? ERR_FATAL
+                      : ERR_TRANSIENT;
+            break;
+        }
+    }
+done:
+    if (ev) {
+        rd_kafka_event_destroy(ev);
+    }
+    if (topics) {
+        for (size_t i = 0; i < n; i++) {
+            if (topics[i]) {
+                rd_kafka_NewTopic_destroy(topics[i]);
+            }
+        }
+        free(topics);
+    }
+    if (opts) {
+        rd_kafka_AdminOptions_destroy(opts);
+    }
+    if (q) {
+        rd_kafka_queue_destroy(q);
+    }
+    return cls;
+}
+
+enum err_class kafka_err_class(rd_kafka_t *rk, rd_kafka_resp_err_t err)
+{
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ERR_OK;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL || (rk && rd_kafka_fatal_error(rk, NULL, 0))) {
+        return ERR_FATAL;
+    }
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return ERR_FATAL;
+    default:
+        return ERR_TRANSIENT;
+    }
+}

@@ -1,0 +1,40 @@
+/* Kafka helpers: a librdkafka configuration from Blotter's defaults plus BLOTTER_KAFKA_<PROPERTY>
+ * passthrough, topic names, and topic creation through the admin API. */
+#ifndef BLOTTER_KAFKA_H
+#define BLOTTER_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "err.h"
+
+enum kafka_role { KAFKA_PRODUCER, KAFKA_CONSUMER };
+
+/* A configuration for role: Blotter's defaults (idempotent acks=all compressed producer; consumer
+ * with manual offset store), bootstrap.servers = brokers, then every BLOTTER_KAFKA_<PROPERTY> of
+ * envp (PROPERTY lower-cased, '_' -> '.'; a _FILE suffix reads the value from that file), the log
+ * callback routed into Blotter's log. NULL with errstr on a bad property. */
+rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char **envp,
+                                char *errstr, size_t errstr_size);
+
+/* "<prefix>.incidents.<city>", "<prefix>.producer-state", "<prefix>.dlq" into buf. */
+void kafka_topic_incidents(char *buf, size_t n, const char *prefix, const char *city);
+void kafka_topic_state(char *buf, size_t n, const char *prefix);
+void kafka_topic_dlq(char *buf, size_t n, const char *prefix);
+
+struct kafka_topic_spec {
+    const char *name;
+    int partitions;
+    int replication;
+    int compact; /* cleanup.policy=compact when non-zero */
+};
+
+/* Create the topics that do not exist yet; one that already exists counts as success. */
+enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec *specs, size_t n,
+                                   int timeout_ms, char *errstr, size_t errstr_size);
+
+/* Classify a librdkafka error: ERR__FATAL and authentication/authorization as fatal, the rest as
+ * transient. */
+enum err_class kafka_err_class(rd_kafka_t *rk, rd_kafka_resp_err_t err);
+
+#endif

@@ -1,0 +1,245 @@
+/* Avro round trips of incidents and both framings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmocka_all.h"
+
+#include "codec.h"
+
+static void fill(struct incident *inc)
+{
+    incident_init(inc);
+    incident_set_str(&inc->city, "chicago");
+    incident_set_str(&inc->incident_id, "11160347");
+    incident_set_str(&inc->report_id, "JA526401");
+    inc->occurred_at = iso8601_to_us("2017-11-27T05:53:00Z");
+    inc->reported_at = TS_NULL;
+    inc->source_updated_at = iso8601_to_us("2017-12-03T21:49:45.123Z");
+    incident_set_str(&inc->offense_code, "0460");
+    incident_set_str(&inc->offense, "BATTERY: SIMPLE");
+    incident_set_str(&inc->category, "assault");
+    incident_set_str(&inc->crime_against, "person");
+    incident_set_str(&inc->area, "015");
+    incident_set_str(&inc->beat, "1524");
+    incident_set_str(&inc->address, "054XX W RICE ST");
+    inc->has_coords = true;
+    inc->latitude = 41.895796081;
+    inc->longitude = -87.761401563;
+    inc->arrest = TRI_TRUE;
+    inc->domestic = TRI_FALSE;
+    incident_add_attr(inc, "iucr", "0460");
+    incident_add_attr(inc, "location_description", "ALLEY");
+    inc->ingested_at = 1700000000000000LL;
+}
+
+static void roundtrip(struct codec *codec, const struct incident *in)
+{
+    void *buf;
+    size_t len;
+    char err[256];
+    struct incident out;
+    incident_init(&out);
+    assert_int_equal(codec_encode(codec, in, &buf, &len, err, sizeof(err)), ERR_OK);
+    assert_int_equal(codec_decode(codec, buf, len, &out, err, sizeof(err)), ERR_OK);
+    assert_true(incident_equal(in, &out));
+    assert_true(incident_content_hash(in) == incident_content_hash(&out));
+    incident_clear(&out);
+    free(buf);
+}
+
+static void test_roundtrip_full(void **state)
+{
+    (void)state;
+    struct incident inc;
+    char err[256];
+    struct codec *codec = codec_new(0, err, sizeof(err));
+    assert_non_null(codec);
+    fill(&inc);
+    roundtrip(codec, &inc);
+    incident_clear(&inc);
+    codec_destroy(codec);
+}
+
+static void test_roundtrip_nulls(void **state)
+{
+    (void)state;
+    struct incident inc;
+    char err[256];
+    struct codec *codec = codec_new(0, err, sizeof(err));
+    fill(&inc);
+    incident_set_str(&inc.report_id, NULL);
+    incident_set_str(&inc.offense_code, NULL);
+    incident_set_str(&inc.offense, NULL);
+    incident_set_str(&inc.area, NULL);
+    incident_set_str(&inc.beat, NULL);
+    incident_set_str(&inc.address, NULL);
+    inc.has_coords = false;
+    inc.arrest = TRI_NULL;
+    inc.domestic = TRI_NULL;
+    inc.reported_at = TS_NULL;
+    roundtrip(codec, &inc);
+    incident_clear(&inc);
+    codec_destroy(codec);
+}
+
+static void test_roundtrip_unicode_empty_and_large_attrs(void **state)
+{
+    (void)state;
+    struct incident inc;
+    char err[256], key[32], value[64];
+    struct codec *codec = codec_new(0, err, sizeof(err));
+    fill(&inc);
+    /* No attributes at all. */
+    for (size_t i = 0; i < inc.n_attrs; i++) {
+        free(inc.attrs[i].key);
+        free(inc.attrs[i].value);
+    }
+    inc.n_attrs = 0;
+    roundtrip(codec, &inc);
+    /* Unicode, empty strings, and a large map. */
+    incident_set_str(&inc.address, "Stra\xc3\x9f" "e \xe2\x80\x94 \xf0\x9f\x9a\x93 caf\xc3\xa9");
+    incident_set_str(&inc.offense, "");
+    incident_add_attr(&inc, "", "");
+    incident_add_attr(&inc, "n\xc3\xa4me", "\xe6\x9d\xb1\xe4\xba\xac");
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(value, sizeof(value), "value %d with some text", i * 7);
+        incident_add_attr(&inc, key, value);
+    }
+    char *big = malloc(200000);
+    memset(big, 'x', 199999);
+    big[199999] = '\0';
+    incident_add_attr(&inc, "big", big);
+    free(big);
+    roundtrip(codec, &inc);
+    incident_clear(&inc);
+    codec_destroy(codec);
+}
+
+static void test_single_object_framing(void **state)
+{
+    (void)state;
+    struct incident inc;
+    char err[256];
+    void *buf;
+    size_t len;
+    struct codec *codec = codec_new(0, err, sizeof(err));
+    fill(&inc);
+    assert_int_equal(codec_encode(codec, &inc, &buf, &len, err, sizeof(err)), ERR_OK);
+    unsigned char *p = buf;
+    assert_int_equal(p[0], 0xC3);
+    assert_int_equal(p[1], 0x01);
+    uint64_t fp = 0;
+    for (int i = 0; i < 8; i++) {
+        fp |= (uint64_t)p[2 + i] << (8 * i);
+    }
+    assert_true(fp == codec_fingerprint(codec));
+
+    /* A different fingerprint is refused with a clear reason. */
+    struct incident out;
+    incident_init(&out);
+    p[2] ^= 0xff;
+    assert_int_equal(codec_decode(codec, buf, len, &out, err, sizeof(err)), ERR_PERMANENT);
+    assert_non_null(strstr(err, "unknown schema fingerprint"));
+    p[2] ^= 0xff;
+    /* A Confluent-framed message is refused by a codec without a schema id. */
+    unsigned char conf[] = {0x00, 0, 0, 0, 7, 0x02};
+    assert_int_equal(codec_decode(codec, conf, sizeof(conf), &out, err, sizeof(err)),
+                     ERR_PERMANENT);
+    assert_non_null(strstr(err, "unknown schema id 7"));
+    /* Truncated body, trailing bytes, garbage. */
+    assert_int_equal(codec_decode(codec, buf, len - 3, &out, err, sizeof(err)), ERR_PERMANENT);
+    unsigned char *longer = malloc(len + 2);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    longer[len + 1] = 0;
+    assert_int_equal(codec_decode(codec, longer, len + 2, &out, err, sizeof(err)), ERR_PERMANENT);
+    assert_non_null(strstr(err, "trailing"));
+    free(longer);
+    assert_int_equal(codec_decode(codec, "hello", 5, &out, err, sizeof(err)), ERR_PERMANENT);
+    assert_int_equal(codec_decode(codec, "", 0, &out, err, sizeof(err)), ERR_PERMANENT);
+    incident_clear(&out);
+    incident_clear(&inc);
+    free(buf);
+    codec_destroy(codec);
+}
+
+static void test_confluent_framing(void **state)
+{
+    (void)state;
+    struct incident inc, out;
+    char err[256];
+    void *buf;
+    size_t len;
+    struct codec *codec = codec_new(42, err, sizeof(err));
+    struct codec *other = codec_new(43, err, sizeof(err));
+    fill(&inc);
+    incident_init(&out);
+    assert_int_equal(codec_encode(codec, &inc, &buf, &len, err, sizeof(err)), ERR_OK);
+    unsigned char *p = buf;
+    assert_int_equal(p[0], 0);
+    assert_int_equal(p[1], 0);
+    assert_int_equal(p[2], 0);
+    assert_int_equal(p[3], 0);
+    assert_int_equal(p[4], 42);
+    assert_int_equal(codec_decode(codec, buf, len, &out, err, sizeof(err)), ERR_OK);
+    assert_true(incident_equal(&inc, &out));
+    assert_int_equal(codec_decode(other, buf, len, &out, err, sizeof(err)), ERR_PERMANENT);
+    assert_non_null(strstr(err, "unknown schema id 42"));
+    incident_clear(&out);
+    incident_clear(&inc);
+    free(buf);
+    codec_destroy(codec);
+    codec_destroy(other);
+}
+
+static void test_required_fields(void **state)
+{
+    (void)state;
+    struct incident inc;
+    char err[256];
+    void *buf;
+    size_t len;
+    struct codec *codec = codec_new(0, err, sizeof(err));
+    fill(&inc);
+    inc.occurred_at = TS_NULL;
+    assert_int_equal(codec_encode(codec, &inc, &buf, &len, err, sizeof(err)), ERR_PERMANENT);
+    assert_null(buf);
+    incident_clear(&inc);
+    codec_destroy(codec);
+}
+
+static void test_content_hash(void **state)
+{
+    (void)state;
+    struct incident a, b;
+    fill(&a);
+    fill(&b);
+    assert_true(incident_content_hash(&a) == incident_content_hash(&b));
+    b.ingested_at += 1; /* not part of the content */
+    assert_true(incident_content_hash(&a) == incident_content_hash(&b));
+    incident_set_str(&b.category, "theft");
+    assert_true(incident_content_hash(&a) != incident_content_hash(&b));
+    incident_clear(&b);
+    fill(&b);
+    free(b.attrs[0].value);
+    b.attrs[0].value = strdup("0461");
+    assert_true(incident_content_hash(&a) != incident_content_hash(&b));
+    incident_clear(&a);
+    incident_clear(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_full),
+        cmocka_unit_test(test_roundtrip_nulls),
+        cmocka_unit_test(test_roundtrip_unicode_empty_and_large_attrs),
+        cmocka_unit_test(test_single_object_framing),
+        cmocka_unit_test(test_confluent_framing),
+        cmocka_unit_test(test_required_fields),
+        cmocka_unit_test(test_content_hash),
+    };
+    return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
+}
