@@ -50,8 +50,9 @@ PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer
 .PHONY: all deps test unit integration up down status demo run bench clean format check-format \
         docs
 .DEFAULT_GOAL := all
+.SECONDARY:
 
-all: $(PROGRAMS) $(UNIT_BIN) $(IT_BIN)
+all: $(PROGRAMS) $(UNIT_BIN) $(IT_BIN) $(BUILD)/tools/options-md
 
 # Rebuild everything when the compiler flags change (e.g. SANITIZE on or off).
 $(BUILD)/.flags: FORCE
@@ -98,6 +99,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ
 $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tools/options-md: $(BUILD)/infra/options_md.o $(LIB)
+	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 deps:

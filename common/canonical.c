@@ -85,8 +85,8 @@ static void put_json_string(struct buf *b, const char *s)
     json_decref(j);
 }
 
-static const char *primitives[] = {"null", "boolean", "int",    "long",
-                                   "float", "double", "bytes", "string"};
+static const char *primitives[] = {"null",  "boolean", "int",   "long",
+                                   "float", "double",  "bytes", "string"};
 
 static bool is_primitive(const char *s)
 {

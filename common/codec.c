@@ -31,9 +31,9 @@ enum {
 };
 
 static const char *field_names[F__COUNT] = {
-    "city",     "incident_id",   "report_id", "occurred_at", "reported_at", "source_updated_at",
-    "offense_code", "offense",   "category",  "crime_against", "area",      "beat",
-    "address",  "latitude",      "longitude", "arrest",      "domestic",    "attributes",
+    "city",         "incident_id", "report_id", "occurred_at",   "reported_at", "source_updated_at",
+    "offense_code", "offense",     "category",  "crime_against", "area",        "beat",
+    "address",      "latitude",    "longitude", "arrest",        "domestic",    "attributes",
     "ingested_at"};
 
 struct codec {
@@ -249,8 +249,7 @@ static int get_str(avro_value_t *rec, int idx, char **out)
     avro_value_t f;
     const char *s;
     size_t n;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
-        avro_value_get_string(&f, &s, &n)) {
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_get_string(&f, &s, &n)) {
         return -1;
     }
     return incident_set_strn(out, s, n ? n - 1 : 0);
@@ -310,8 +309,8 @@ static int get_long(avro_value_t *rec, int idx, int64_t *out)
     return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_get_long(&f, out);
 }
 
-enum err_class codec_decode(struct codec *codec, const void *data, size_t len,
-                            struct incident *inc, char *errstr, size_t errstr_size)
+enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
+                            char *errstr, size_t errstr_size)
 {
     const unsigned char *p = data;
     size_t header_len;
@@ -340,8 +339,9 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len,
         }
         header_len = 5;
     } else {
-        err_set(errstr, errstr_size, "not an Avro single-object or Confluent-framed message "
-                                     "(%zu bytes)",
+        err_set(errstr, errstr_size,
+                "not an Avro single-object or Confluent-framed message "
+                "(%zu bytes)",
                 len);
         return ERR_PERMANENT;
     }
@@ -378,9 +378,8 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len,
         get_opt_str(rec, F_OFFENSE, &inc->offense) || get_str(rec, F_CATEGORY, &inc->category) ||
         get_str(rec, F_CRIME_AGAINST, &inc->crime_against) ||
         get_opt_str(rec, F_AREA, &inc->area) || get_opt_str(rec, F_BEAT, &inc->beat) ||
-        get_opt_str(rec, F_ADDRESS, &inc->address) ||
-        get_opt(rec, F_LATITUDE, &lat, &has_lat) || get_opt(rec, F_LONGITUDE, &lon, &has_lon) ||
-        get_opt_bool(rec, F_ARREST, &inc->arrest) ||
+        get_opt_str(rec, F_ADDRESS, &inc->address) || get_opt(rec, F_LATITUDE, &lat, &has_lat) ||
+        get_opt(rec, F_LONGITUDE, &lon, &has_lon) || get_opt_bool(rec, F_ARREST, &inc->arrest) ||
         get_opt_bool(rec, F_DOMESTIC, &inc->domestic) ||
         get_long(rec, F_INGESTED_AT, &inc->ingested_at) ||
         avro_value_get_by_index(rec, F_ATTRIBUTES, &attrs, NULL) ||
@@ -402,8 +401,8 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len,
         avro_value_t elem;
         const char *key, *s;
         size_t n;
-        if (avro_value_get_by_index(&attrs, i, &elem, &key) || avro_value_get_string(&elem, &s, &n) ||
-            incident_add_attr(inc, key, s)) {
+        if (avro_value_get_by_index(&attrs, i, &elem, &key) ||
+            avro_value_get_string(&elem, &s, &n) || incident_add_attr(inc, key, s)) {
             goto fail;
         }
     }

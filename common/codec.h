@@ -30,7 +30,7 @@ enum err_class codec_encode(struct codec *codec, const struct incident *inc, voi
 
 /* Decode a framed message into inc (cleared first). ERR_PERMANENT with a reason for unknown
  * framing, an unknown fingerprint or schema id, or a body that does not decode. */
-enum err_class codec_decode(struct codec *codec, const void *data, size_t len,
-                            struct incident *inc, char *errstr, size_t errstr_size);
+enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
+                            char *errstr, size_t errstr_size);
 
 #endif

@@ -295,12 +295,23 @@ void config_print_markdown(FILE *out, unsigned prog)
             env_name(d, e, sizeof(e), NULL);
             snprintf(env, sizeof(env), "`%s`%s", e, (d->flags & F_SECRET) ? " (or `_FILE`)" : "");
         }
-        fprintf(out, "| `%s` | %s | `%s` | %s%s%s | %s%s%s | %s", d->name, env, flag,
-                *d->def ? "`" : "", *d->def ? d->def : "—", *d->def ? "`" : "",
-                (d->progs & P_PRODUCER) ? "P" : "", (d->progs & P_CONSUMER) ? "C" : "",
-                (d->progs & P_SERVER) ? "S" : "", d->help);
+        char progs[48] = "";
+        const char *names[] = {"producer", "consumer", "server"};
+        for (int p = 0; p < 3; p++) {
+            if (d->progs & (1u << p)) {
+                snprintf(progs + strlen(progs), sizeof(progs) - strlen(progs), "%s%s",
+                         *progs ? ", " : "", names[p]);
+            }
+        }
+        fprintf(out, "| `%s` | %s | `%s` | %s%s%s | %s | %s", d->name, env, flag,
+                *d->def ? "`" : "", *d->def ? d->def : "—", *d->def ? "`" : "", progs, d->help);
         if (d->type == OPT_ENUM) {
-            fprintf(out, " (`%s`)", d->choices);
+            /* A bare | would end the Markdown cell. */
+            fputs(" (one of ", out);
+            for (const char *c = d->choices; *c; c++) {
+                fputs(*c == '|' ? ", " : (char[]){*c, 0}, out);
+            }
+            fputs(")", out);
         }
         if (d->type == OPT_INT && *d->choices) {
             fprintf(out, " (%s)", d->choices);
@@ -427,8 +438,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     }
     validate(cfg);
     if (cfg->problems) {
-        fprintf(err, "%s: %d configuration problem%s; see --help\n", cfg->prog_name,
-                cfg->problems, cfg->problems == 1 ? "" : "s");
+        fprintf(err, "%s: %d configuration problem%s; see --help\n", cfg->prog_name, cfg->problems,
+                cfg->problems == 1 ? "" : "s");
         return CONFIG_EXIT_USAGE;
     }
     for (int i = 0; i < OPT__COUNT; i++) {

@@ -110,8 +110,8 @@ struct httpd *httpd_start(const char *listen, bool (*ready)(void *arg), void *ar
     }
     h->ready = ready;
     h->arg = arg;
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                                 NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                                 handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
     if (!h->daemon) {
         err_set(errstr, errstr_size, "cannot listen on %s (port in use?)", listen);

@@ -19,9 +19,9 @@ void incident_init(struct incident *inc)
 
 void incident_clear(struct incident *inc)
 {
-    char **strs[] = {&inc->city,   &inc->incident_id,  &inc->report_id,     &inc->offense_code,
+    char **strs[] = {&inc->city,    &inc->incident_id, &inc->report_id,     &inc->offense_code,
                      &inc->offense, &inc->category,    &inc->crime_against, &inc->area,
-                     &inc->beat,   &inc->address};
+                     &inc->beat,    &inc->address};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
     }
@@ -157,10 +157,9 @@ bool incident_equal(const struct incident *a, const struct incident *b)
         a->reported_at != b->reported_at || a->source_updated_at != b->source_updated_at ||
         !str_eq(a->offense_code, b->offense_code) || !str_eq(a->offense, b->offense) ||
         !str_eq(a->category, b->category) || !str_eq(a->crime_against, b->crime_against) ||
-        !str_eq(a->area, b->area) || !str_eq(a->beat, b->beat) ||
-        !str_eq(a->address, b->address) || a->has_coords != b->has_coords ||
-        a->arrest != b->arrest || a->domestic != b->domestic || a->ingested_at != b->ingested_at ||
-        a->n_attrs != b->n_attrs) {
+        !str_eq(a->area, b->area) || !str_eq(a->beat, b->beat) || !str_eq(a->address, b->address) ||
+        a->has_coords != b->has_coords || a->arrest != b->arrest || a->domestic != b->domestic ||
+        a->ingested_at != b->ingested_at || a->n_attrs != b->n_attrs) {
         return false;
     }
     if (a->has_coords && (a->latitude != b->latitude || a->longitude != b->longitude)) {

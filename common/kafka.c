@@ -60,16 +60,11 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
         {"message.timeout.ms", "300000"},
     };
     static const char *consumer_defaults[][2] = {
-        {"enable.auto.offset.store", "false"},
-        {"enable.auto.commit", "true"},
-        {"auto.commit.interval.ms", "1000"},
-        {"auto.offset.reset", "earliest"},
-        {"enable.partition.eof", "true"},
-        {"queued.max.messages.kbytes", "8192"},
-        {"fetch.max.bytes", "8388608"},
-        {"max.partition.fetch.bytes", "1048576"},
-        {"session.timeout.ms", "30000"},
-        {"max.poll.interval.ms", "300000"},
+        {"enable.auto.offset.store", "false"}, {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},   {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "true"},      {"queued.max.messages.kbytes", "8192"},
+        {"fetch.max.bytes", "8388608"},        {"max.partition.fetch.bytes", "1048576"},
+        {"session.timeout.ms", "30000"},       {"max.poll.interval.ms", "300000"},
     };
     const char *(*defaults)[2] = role == KAFKA_PRODUCER ? producer_defaults : consumer_defaults;
     size_t n_defaults = role == KAFKA_PRODUCER
@@ -127,8 +122,8 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
             goto fail;
         }
     }
-    rd_kafka_conf_set_log_cb(conf, (void (*)(const rd_kafka_t *, int, const char *,
-                                             const char *))log_rdkafka_cb);
+    rd_kafka_conf_set_log_cb(
+        conf, (void (*)(const rd_kafka_t *, int, const char *, const char *))log_rdkafka_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     return conf;
 fail:
@@ -169,8 +164,8 @@ enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec
     rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
     for (size_t i = 0; i < n; i++) {
-        topics[i] = rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions,
-                                          specs[i].replication, why, sizeof(why));
+        topics[i] = rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions, specs[i].replication,
+                                          why, sizeof(why));
         if (!topics[i]) {
             err_set(errstr, errstr_size, "topic %s: %s", specs[i].name, why);
             cls = ERR_FATAL;
@@ -198,7 +193,8 @@ enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec
     for (size_t i = 0; i < n_res; i++) {
         rd_kafka_resp_err_t err = rd_kafka_topic_result_error(tres[i]);
         if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            err_set(errstr, errstr_size, "creating topic %s: %s", rd_kafka_topic_result_name(tres[i]),
+            err_set(errstr, errstr_size, "creating topic %s: %s",
+                    rd_kafka_topic_result_name(tres[i]),
                     rd_kafka_topic_result_error_string(tres[i]));
             cls = err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
                           err == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||

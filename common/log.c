@@ -281,7 +281,7 @@ void log_emit_limited(enum log_level level, const char *event, int interval_s, c
 
 void log_rdkafka_cb(const struct rd_kafka_s *rk, int syslog_level, const char *fac, const char *buf)
 {
-    enum log_level level = syslog_level <= 3 ? LOG_ERROR
+    enum log_level level = syslog_level <= 3   ? LOG_ERROR
                            : syslog_level == 4 ? LOG_WARN
                            : syslog_level <= 6 ? LOG_INFO
                                                : LOG_DEBUG;

@@ -36,7 +36,8 @@ const char *LQ(const char *s);
 
 /* librdkafka's log callback, routed into the same sink (signature of rd_kafka_conf_set_log_cb). */
 struct rd_kafka_s;
-void log_rdkafka_cb(const struct rd_kafka_s *rk, int syslog_level, const char *fac, const char *buf);
+void log_rdkafka_cb(const struct rd_kafka_s *rk, int syslog_level, const char *fac,
+                    const char *buf);
 
 #define log_at(level, ...)                                                                         \
     do {                                                                                           \

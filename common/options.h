@@ -15,11 +15,10 @@
       "Optional settings file (key = value lines); the environment overrides it")                  \
     X(LOG_LEVEL, "log_level", OPT_ENUM, "info", "debug|info|warn|error", P_ALL, 0,                 \
       "Lowest level written to stderr")                                                            \
-    X(LOG_FORMAT, "log_format", OPT_ENUM, "logfmt", "logfmt|json", P_ALL, 0,                       \
-      "Log line format")                                                                           \
+    X(LOG_FORMAT, "log_format", OPT_ENUM, "logfmt", "logfmt|json", P_ALL, 0, "Log line format")    \
     X(HTTP_LISTEN, "http_listen", OPT_STRING, "", "", P_PRODUCER | P_CONSUMER, 0,                  \
       "host:port serving /metrics, /healthz and /readyz; empty disables it")                       \
-    X(KAFKA_BROKERS, "kafka_brokers", OPT_STRING, "127.0.0.1:19092", "", P_PRODUCER | P_CONSUMER, \
+    X(KAFKA_BROKERS, "kafka_brokers", OPT_STRING, "127.0.0.1:19092", "", P_PRODUCER | P_CONSUMER,  \
       0, "Kafka bootstrap servers; other librdkafka properties pass through as BLOTTER_KAFKA_*")   \
     X(TOPIC_PREFIX, "topic_prefix", OPT_STRING, "blotter", "", P_PRODUCER | P_CONSUMER, 0,         \
       "Prefix of every topic: <prefix>.incidents.<city>, <prefix>.producer-state, <prefix>.dlq")   \
@@ -55,7 +54,7 @@
     X(SINCE, "since", OPT_TIME, "", "", P_PRODUCER, F_CLI,                                         \
       "Backfill from this time (ISO 8601, source :updated_at) instead of the checkpoint")          \
     X(UNTIL, "until", OPT_TIME, "", "", P_PRODUCER, F_CLI, "Backfill up to this time (exclusive)") \
-    X(REDIS_URL, "redis_url", OPT_STRING, "redis://127.0.0.1:16379/0", "", P_CONSUMER, F_SECRET,  \
+    X(REDIS_URL, "redis_url", OPT_STRING, "redis://127.0.0.1:16379/0", "", P_CONSUMER, F_SECRET,   \
       "Redis for the seen-set (redis://[:password@]host:port/db); empty disables it")              \
     X(PG_DSN, "pg_dsn", OPT_STRING, "postgresql://blotter@127.0.0.1:15432/blotter", "",            \
       P_CONSUMER, F_SECRET, "PostgreSQL warehouse (libpq conninfo or URI)")                        \
@@ -75,8 +74,7 @@
     X(TO, "to", OPT_TIME, "", "", P_CONSUMER, F_CLI, "Replay: end Kafka timestamp (exclusive)")    \
     X(LISTEN, "listen", OPT_STRING, "127.0.0.1:18080", "", P_SERVER, 0,                            \
       "host:port of the local Socrata-compatible server")                                          \
-    X(ROWS, "rows", OPT_INT, "10000", "0..100000000", P_SERVER, 0,                                 \
-      "Generated rows per city")                                                                   \
+    X(ROWS, "rows", OPT_INT, "10000", "0..100000000", P_SERVER, 0, "Generated rows per city")      \
     X(SEED, "seed", OPT_INT, "1", "0..2147483647", P_SERVER, 0, "Seed of the generated rows")      \
     X(LIVE_RATE, "live_rate", OPT_INT, "0", "0..100000", P_SERVER, 0,                              \
       "Live mode: new or updated incidents per second per city (0: static)")

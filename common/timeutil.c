@@ -81,8 +81,8 @@ int iso8601_parse(const char *s, struct civil_time *ct, bool *has_zone, int *off
     memset(ct, 0, sizeof(*ct));
     *has_zone = false;
     *offset_s = 0;
-    if (!s || digits(&p, 4, &ct->year) || *p++ != '-' || digits(&p, 2, &ct->month) ||
-        *p++ != '-' || digits(&p, 2, &ct->day)) {
+    if (!s || digits(&p, 4, &ct->year) || *p++ != '-' || digits(&p, 2, &ct->month) || *p++ != '-' ||
+        digits(&p, 2, &ct->day)) {
         return -1;
     }
     if (*p == 'T' || *p == ' ') {

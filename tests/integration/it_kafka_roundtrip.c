@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -91,8 +92,8 @@ static json_t *incident_json(const struct incident *inc)
     json_object_set_new(o, "address", nullable_str(inc->address));
     json_object_set_new(o, "latitude", inc->has_coords ? json_real(inc->latitude) : json_null());
     json_object_set_new(o, "longitude", inc->has_coords ? json_real(inc->longitude) : json_null());
-    json_object_set_new(o, "arrest", inc->arrest == TRI_NULL ? json_null()
-                                                              : json_boolean(inc->arrest));
+    json_object_set_new(o, "arrest",
+                        inc->arrest == TRI_NULL ? json_null() : json_boolean(inc->arrest));
     json_object_set_new(o, "domestic",
                         inc->domestic == TRI_NULL ? json_null() : json_boolean(inc->domestic));
     json_object_set_new(o, "attributes", attrs);
@@ -134,8 +135,8 @@ int main(int argc, char **argv)
         snprintf(this_topic, sizeof(this_topic), "%s.%s", topic, framing ? "confluent" : "single");
 
         /* Producer: create the topic (twice: the second sees it exists), then produce. */
-        rd_kafka_conf_t *conf = kafka_conf_new(KAFKA_PRODUCER, brokers, environ, errstr,
-                                               sizeof(errstr));
+        rd_kafka_conf_t *conf =
+            kafka_conf_new(KAFKA_PRODUCER, brokers, environ, errstr, sizeof(errstr));
         CHECK(conf, "conf: %s", errstr);
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -163,12 +164,11 @@ int main(int argc, char **argv)
             CHECK(codec_encode(codec, &inc, &buf, &len, errstr, sizeof(errstr)) == ERR_OK, "%s",
                   errstr);
             rd_kafka_resp_err_t err;
-            while ((err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(this_topic),
-                                            RD_KAFKA_V_KEY(inc.incident_id,
-                                                           strlen(inc.incident_id)),
-                                            RD_KAFKA_V_VALUE(buf, len),
-                                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                                            RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            while ((err = rd_kafka_producev(
+                        rk, RD_KAFKA_V_TOPIC(this_topic),
+                        RD_KAFKA_V_KEY(inc.incident_id, strlen(inc.incident_id)),
+                        RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rd_kafka_poll(rk, 100);
             }
             CHECK(err == 0, "produce: %s", rd_kafka_err2str(err));

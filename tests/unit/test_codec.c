@@ -98,7 +98,8 @@ static void test_roundtrip_unicode_empty_and_large_attrs(void **state)
     inc.n_attrs = 0;
     roundtrip(codec, &inc);
     /* Unicode, empty strings, and a large map. */
-    incident_set_str(&inc.address, "Stra\xc3\x9f" "e \xe2\x80\x94 \xf0\x9f\x9a\x93 caf\xc3\xa9");
+    incident_set_str(&inc.address, "Stra\xc3\x9f"
+                                   "e \xe2\x80\x94 \xf0\x9f\x9a\x93 caf\xc3\xa9");
     incident_set_str(&inc.offense, "");
     incident_add_attr(&inc, "", "");
     incident_add_attr(&inc, "n\xc3\xa4me", "\xe6\x9d\xb1\xe4\xba\xac");

@@ -14,8 +14,14 @@ static void test_parse_shapes(void **state)
     assert_true(iso8601_to_us("2021-02-23T16:03:12.714Z") == 1614096192714000LL);
     assert_true(iso8601_to_us("2021-02-23T18:03:12.714+02:00") == 1614096192714000LL);
     assert_true(iso8601_to_us("1969-12-31T23:59:59.5Z") == -500000);
-    const char *bad[] = {"", "2021", "2021-13-01", "2021-02-30", "2021-02-23T25:00",
-                         "2021-02-23T10:00:00.", "2021-02-23T10:00:00 junk", "yesterday"};
+    const char *bad[] = {"",
+                         "2021",
+                         "2021-13-01",
+                         "2021-02-30",
+                         "2021-02-23T25:00",
+                         "2021-02-23T10:00:00.",
+                         "2021-02-23T10:00:00 junk",
+                         "yesterday"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_true(iso8601_to_us(bad[i]) == TS_NULL);
     }
