@@ -85,7 +85,11 @@ enum err_class migrate_apply(PGconn *pg, int *applied, char *errstr, size_t errs
     if (applied) {
         *applied = 0;
     }
-    cls = exec(pg, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")", errstr, errstr_size);
+    /* "already exists, skipping" notices of idempotent DDL are noise in the service's log. */
+    cls = exec(pg, "SET client_min_messages = warning", errstr, errstr_size);
+    if (cls == ERR_OK) {
+        cls = exec(pg, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")", errstr, errstr_size);
+    }
     if (cls) {
         return cls;
     }

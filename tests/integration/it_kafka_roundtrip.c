@@ -229,9 +229,11 @@ int main(int argc, char **argv)
                     for (size_t b = 0; b < rkm->len; b++) {
                         fprintf(out, "%02x", ((unsigned char *)rkm->payload)[b]);
                     }
-                    char *js = json_dumps(incident_json(&want), JSON_COMPACT);
+                    json_t *j = incident_json(&want);
+                    char *js = json_dumps(j, JSON_COMPACT);
                     fprintf(out, "\t%s\n", js);
                     free(js);
+                    json_decref(j);
                     incident_clear(&want);
                 }
                 got++;
