@@ -7,7 +7,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := rdkafka avro-c hiredis libpq libcurl jansson libmicrohttpd
+PKGS     := rdkafka avro-c hiredis libpq libcurl jansson libmicrohttpd zlib
 WERROR   ?= 1
 SANITIZE ?=
 V        ?= 0
@@ -23,7 +23,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) $(WARN) -MMD -MP -Icommon -Iproducers \
-              -Iconsumers -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+              -Iconsumers -Iinfra/socrata -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 ifneq ($(SANITIZE),)
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -39,13 +39,15 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 IT_SRC     := $(wildcard tests/integration/it_*.c)
 IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 
-PRODUCER_SRC := $(filter-out producers/server_main.c,$(wildcard producers/*.c))
+PRODUCER_SRC := $(wildcard producers/*.c)
 CONSUMER_SRC := $(wildcard consumers/*.c)
+SERVER_SRC   := $(wildcard infra/socrata/*.c)
 PRODUCER_LIB_OBJ := $(filter-out %_main.o,$(PRODUCER_SRC:%.c=$(BUILD)/%.o))
+SERVER_LIB_OBJ   := $(filter-out %_main.o,$(SERVER_SRC:%.c=$(BUILD)/%.o))
 CONSUMER_LIB_OBJ := $(filter-out %_main.o,$(CONSUMER_SRC:%.c=$(BUILD)/%.o)) $(BUILD)/gen/migrations.o
 PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer) \
             $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
-            $(if $(wildcard producers/server_main.c),$(BUILD)/blotter-socrata-server)
+            $(if $(wildcard infra/socrata/server_main.c),$(BUILD)/blotter-socrata-server)
 
 .PHONY: all deps test unit integration up down status demo run bench clean format check-format \
         docs
@@ -88,15 +90,17 @@ $(BUILD)/blotter-producer: $(BUILD)/producers/producer_main.o $(PRODUCER_LIB_OBJ
 $(BUILD)/blotter-consumer: $(BUILD)/consumers/consumer_main.o $(CONSUMER_LIB_OBJ) $(LIB)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-$(BUILD)/blotter-socrata-server: $(BUILD)/producers/server_main.o $(PRODUCER_LIB_OBJ) $(LIB)
+$(BUILD)/blotter-socrata-server: $(BUILD)/infra/socrata/server_main.o $(SERVER_LIB_OBJ) \
+                                 $(PRODUCER_LIB_OBJ) $(LIB)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
+TEST_LIB_OBJ := $(SERVER_LIB_OBJ) $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(TEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -134,10 +138,12 @@ status:
 docs: all
 	@tests/readme_settings.sh $(BUILD) --write
 
+FORMAT_SRC = $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] infra/*.c infra/socrata/*.[ch] \
+             tests/unit/*.[ch] tests/integration/*.[ch] tools/*.c)
 format:
-	clang-format -i $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] tests/unit/*.[ch] tests/integration/*.[ch])
+	clang-format -i $(FORMAT_SRC)
 check-format:
-	@clang-format --dry-run --Werror $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] tests/unit/*.[ch] tests/integration/*.[ch])
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf $(BUILD)
