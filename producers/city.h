@@ -23,7 +23,7 @@ struct city_time {
 enum location_shape { LOC_NONE = 0, LOC_POINT, LOC_LATLON, LOC_LEGACY };
 
 struct city_category {
-    char *source; /* upper case */
+    char *source;         /* upper case */
     const char *category; /* points into the shared vocabulary */
 };
 
