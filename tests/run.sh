@@ -11,6 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/infra/local/common.sh"
 . "$ROOT/infra/local/env.sh"
 BUILD=$(cd "$BUILD" && pwd)
+cd "$ROOT" # unit tests read producers/cities
 LOGS=$RUN/test-logs
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
