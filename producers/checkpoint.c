@@ -1,0 +1,166 @@
+/* Checkpoints in the compacted state topic. See checkpoint.h. */
+#include "checkpoint.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+char *checkpoint_encode(const struct checkpoint_value *v)
+{
+    char saved[40];
+    us_format(v->saved_at, false, saved, sizeof(saved));
+    json_t *o = json_pack("{s:s?, s:s?, s:I, s:s}", "updated_at",
+                          v->ks.set ? v->ks.updated_at : NULL, "id", v->ks.set ? v->ks.id : NULL,
+                          "rows", (json_int_t)v->rows, "saved_at", saved);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+int checkpoint_decode(const char *text, size_t len, struct checkpoint_value *v)
+{
+    memset(v, 0, sizeof(*v));
+    json_t *o = json_loadb(text, len, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return -1;
+    }
+    const char *u = json_string_value(json_object_get(o, "updated_at"));
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *saved = json_string_value(json_object_get(o, "saved_at"));
+    int rc = 0;
+    if (u && id) {
+        rc = keyset_advance(&v->ks, u, id);
+    }
+    v->rows = (uint64_t)json_integer_value(json_object_get(o, "rows"));
+    v->saved_at = saved ? iso8601_to_us(saved) : TS_NULL;
+    json_decref(o);
+    return rc;
+}
+
+enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const char *key,
+                               struct checkpoint_value *v, int *found, char *errstr,
+                               size_t errstr_size)
+{
+    enum err_class cls = ERR_OK;
+    rd_kafka_t *rk = NULL;
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    char kerr[512];
+    *found = 0;
+    memset(v, 0, sizeof(*v));
+
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "blotter.producer-state-reader", NULL, 0);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        err_set(errstr, errstr_size, "state reader: %s", kerr);
+        return ERR_FATAL;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 15000);
+    rd_kafka_topic_destroy(rkt);
+    if (err || md->topic_cnt != 1 || md->topics[0].err) {
+        err_set(errstr, errstr_size, "metadata of %s: %s", topic,
+                rd_kafka_err2str(err ? err : md ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
+        cls = ERR_TRANSIENT;
+        goto done;
+    }
+    int n = md->topics[0].partition_cnt;
+    parts = rd_kafka_topic_partition_list_new(n);
+    int remaining = 0;
+    for (int p = 0; p < n; p++) {
+        int64_t lo = 0, hi = 0;
+        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000);
+        if (err) {
+            err_set(errstr, errstr_size, "offsets of %s/%d: %s", topic, p, rd_kafka_err2str(err));
+            cls = ERR_TRANSIENT;
+            goto done;
+        }
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+            remaining++;
+        }
+    }
+    if (remaining == 0) {
+        goto done;
+    }
+    rd_kafka_assign(rk, parts);
+    int64_t deadline = mono_ms() + 60000;
+    size_t klen = strlen(key);
+    while (remaining > 0) {
+        if (mono_ms() > deadline) {
+            err_set(errstr, errstr_size, "reading %s: not at its end after 60 s", topic);
+            cls = ERR_TRANSIENT;
+            break;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
+        if (!rkm) {
+            continue;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            remaining--;
+        } else if (rkm->err) {
+            if (rkm->err == RD_KAFKA_RESP_ERR__FATAL ||
+                rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                err_set(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(rkm));
+                cls = ERR_FATAL;
+                rd_kafka_message_destroy(rkm);
+                break;
+            }
+        } else {
+            if (rkm->key_len == klen && memcmp(rkm->key, key, klen) == 0) {
+                if (!rkm->payload) {
+                    *found = 0; /* a tombstone forgets the key */
+                    memset(v, 0, sizeof(*v));
+                } else if (checkpoint_decode(rkm->payload, rkm->len, v) == 0) {
+                    *found = 1;
+                }
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    rd_kafka_assign(rk, NULL);
+done:
+    if (parts) {
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    if (md) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return cls;
+}
+
+enum err_class checkpoint_save(rd_kafka_t *rk, const char *topic, const char *key,
+                               const struct checkpoint_value *v, char *errstr,
+                               size_t errstr_size)
+{
+    char *text = checkpoint_encode(v);
+    if (!text) {
+        err_set(errstr, errstr_size, "out of memory");
+        return ERR_FATAL;
+    }
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                                RD_KAFKA_V_VALUE(text, strlen(text)),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(NULL),
+                                RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            break;
+        }
+        rd_kafka_poll(rk, 100);
+    }
+    if (err) {
+        free(text); /* not taken by librdkafka */
+        err_set(errstr, errstr_size, "producing the checkpoint: %s", rd_kafka_err2str(err));
+        return ERR_TRANSIENT;
+    }
+    return ERR_OK;
+}
