@@ -52,8 +52,9 @@
     X(ONCE, "once", OPT_BOOL, "false", "", P_PRODUCER, F_CLI,                                      \
       "Do one complete incremental pass and exit")                                                 \
     X(SINCE, "since", OPT_TIME, "", "", P_PRODUCER, F_CLI,                                         \
-      "Backfill from this time (ISO 8601, source :updated_at) instead of the checkpoint")          \
-    X(UNTIL, "until", OPT_TIME, "", "", P_PRODUCER, F_CLI, "Backfill up to this time (exclusive)") \
+      "Backfill incidents that occurred from this local time of the city (ISO 8601)")              \
+    X(UNTIL, "until", OPT_TIME, "", "", P_PRODUCER, F_CLI,                                         \
+      "Backfill up to this local time (exclusive)")                                                \
     X(REDIS_URL, "redis_url", OPT_STRING, "redis://127.0.0.1:16379/0", "", P_CONSUMER, F_SECRET,   \
       "Redis for the seen-set (redis://[:password@]host:port/db); empty disables it")              \
     X(PG_DSN, "pg_dsn", OPT_STRING, "postgresql://blotter@127.0.0.1:15432/blotter", "",            \

@@ -11,9 +11,9 @@ char *checkpoint_encode(const struct checkpoint_value *v)
 {
     char saved[40];
     us_format(v->saved_at, false, saved, sizeof(saved));
-    json_t *o = json_pack("{s:s?, s:s?, s:I, s:s}", "updated_at",
-                          v->ks.set ? v->ks.updated_at : NULL, "id", v->ks.set ? v->ks.id : NULL,
-                          "rows", (json_int_t)v->rows, "saved_at", saved);
+    json_t *o =
+        json_pack("{s:s?, s:s?, s:I, s:s}", "updated_at", v->ks.set ? v->ks.updated_at : NULL, "id",
+                  v->ks.set ? v->ks.id : NULL, "rows", (json_int_t)v->rows, "saved_at", saved);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -66,7 +66,9 @@ enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const c
     rd_kafka_topic_destroy(rkt);
     if (err || md->topic_cnt != 1 || md->topics[0].err) {
         err_set(errstr, errstr_size, "metadata of %s: %s", topic,
-                rd_kafka_err2str(err ? err : md ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
+                rd_kafka_err2str(err  ? err
+                                 : md ? md->topics[0].err
+                                      : RD_KAFKA_RESP_ERR_UNKNOWN));
         cls = ERR_TRANSIENT;
         goto done;
     }
@@ -138,8 +140,7 @@ done:
 }
 
 enum err_class checkpoint_save(rd_kafka_t *rk, const char *topic, const char *key,
-                               const struct checkpoint_value *v, char *errstr,
-                               size_t errstr_size)
+                               const struct checkpoint_value *v, char *errstr, size_t errstr_size)
 {
     char *text = checkpoint_encode(v);
     if (!text) {

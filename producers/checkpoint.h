@@ -11,8 +11,8 @@
 
 struct checkpoint_value {
     struct keyset ks;
-    uint64_t rows;     /* rows taken under this key so far */
-    int64_t saved_at;  /* UTC microseconds */
+    uint64_t rows;    /* rows taken under this key so far */
+    int64_t saved_at; /* UTC microseconds */
 };
 
 /* JSON text of a checkpoint (malloc'ed) and back. decode: -1 when the text is not one. */
@@ -27,7 +27,6 @@ enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const c
 
 /* Produce the value under key through rk (delivery reports arrive with a NULL opaque). */
 enum err_class checkpoint_save(rd_kafka_t *rk, const char *topic, const char *key,
-                               const struct checkpoint_value *v, char *errstr,
-                               size_t errstr_size);
+                               const struct checkpoint_value *v, char *errstr, size_t errstr_size);
 
 #endif

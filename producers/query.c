@@ -8,8 +8,8 @@
 
 int keyset_advance(struct keyset *ks, const char *updated_at, const char *id)
 {
-    if (!updated_at || !id || !*updated_at || !*id || strlen(updated_at) >= sizeof(ks->updated_at) ||
-        strlen(id) >= sizeof(ks->id)) {
+    if (!updated_at || !id || !*updated_at || !*id ||
+        strlen(updated_at) >= sizeof(ks->updated_at) || strlen(id) >= sizeof(ks->id)) {
         return -1;
     }
     if (ks->set) {
@@ -137,8 +137,8 @@ int query_page_url(char *buf, size_t n, const char *base, const struct city *cit
     }
     snprintf(lim, sizeof(lim), "%d", limit);
     if (resource(buf, n, base, city) || param(buf, n, "$select", ":*,*") ||
-        (*where && param(buf, n, "$where", where)) ||
-        param(buf, n, "$order", ":updated_at,:id") || param(buf, n, "$limit", lim)) {
+        (*where && param(buf, n, "$where", where)) || param(buf, n, "$order", ":updated_at,:id") ||
+        param(buf, n, "$limit", lim)) {
         return -1;
     }
     return 0;

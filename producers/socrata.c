@@ -17,10 +17,10 @@ struct rowsplit {
     rowsplit_cb cb;
     void *ctx;
     enum split_state state;
-    int depth;        /* nesting inside the current element */
-    bool in_string;   /* inside a string of the current element */
-    bool escape;      /* the previous byte was a backslash inside a string */
-    char *buf;        /* the current element's bytes */
+    int depth;      /* nesting inside the current element */
+    bool in_string; /* inside a string of the current element */
+    bool escape;    /* the previous byte was a backslash inside a string */
+    char *buf;      /* the current element's bytes */
     size_t len, cap;
     size_t rows;
 };
@@ -405,8 +405,7 @@ enum err_class socrata_get(struct socrata *s, const char *url, rowsplit_cb cb, v
         return ERR_OK;
     }
     err_set(errstr, errstr_size, "HTTP %ld: %.300s", page->status, page->error_body);
-    if (page->status == 202 || page->status == 429 || page->status == 408 ||
-        page->status >= 500) {
+    if (page->status == 202 || page->status == 429 || page->status == 408 || page->status >= 500) {
         return ERR_TRANSIENT;
     }
     return ERR_FATAL;

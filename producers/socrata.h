@@ -29,13 +29,13 @@ size_t rowsplit_rows(const struct rowsplit *rs);
 /* ---- Fetching ---- */
 
 struct socrata_page {
-    long status;            /* HTTP status, 0 when no response */
-    bool out_of_date;       /* X-SODA2-Data-Out-Of-Date: true */
-    long retry_after_s;     /* Retry-After, -1 when absent */
-    json_t *fields;         /* X-SODA2-Fields as a JSON array, or NULL */
-    size_t rows;            /* elements delivered to the callback */
-    double seconds;         /* request duration */
-    char error_body[512];   /* start of a non-200 body */
+    long status;          /* HTTP status, 0 when no response */
+    bool out_of_date;     /* X-SODA2-Data-Out-Of-Date: true */
+    long retry_after_s;   /* Retry-After, -1 when absent */
+    json_t *fields;       /* X-SODA2-Fields as a JSON array, or NULL */
+    size_t rows;          /* elements delivered to the callback */
+    double seconds;       /* request duration */
+    char error_body[512]; /* start of a non-200 body */
 };
 
 struct socrata;
