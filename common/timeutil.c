@@ -205,7 +205,8 @@ static bool shows(time_t t, const struct civil_time *ct)
 
 int tz_local_to_utc_us(const char *zone, const struct civil_time *ct, int64_t *out_us)
 {
-    if (!tz_valid(zone) || use_zone(zone) != 0) {
+    /* The zone file is checked when the zone changes, not on every call (hot path). */
+    if (strcmp(current_zone, zone) != 0 && (!tz_valid(zone) || use_zone(zone) != 0)) {
         return -1;
     }
     /* Candidate instants: the wall time read with each offset in force a day around it. */

@@ -125,7 +125,7 @@ done
 
 step "malformed rows go to the dead-letter topic"
 dlq_before=$(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%k\n' -t "$PREFIX.dlq" 2>/dev/null | wc -l)
-admin "fault?city=nyc&kind=malformed&every=50"
+admin "fault?city=nyc&kind=malformed&k=50"
 produce nyc --page-size 5000
 dlq=$(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%h\n' -t "$PREFIX.dlq" | grep -c "blotter.city=nyc" || true)
 echo "dead letters for nyc: $dlq (of $ROWS rows, 1 in 50 malformed)"
