@@ -11,6 +11,7 @@ PKGS     := rdkafka avro-c hiredis libpq libcurl jansson libmicrohttpd zlib
 WERROR   ?= 1
 SANITIZE ?=
 V        ?= 0
+BENCH_ROWS ?= 1000000
 Q        := $(if $(filter 1,$(V)),,@)
 OPT      ?= -O2
 
@@ -125,6 +126,22 @@ unit: all
 integration: all up
 	@tests/run.sh $(BUILD) integration
 
+# ---- The pipeline ----
+# `make demo`: everything on this machine against the local Socrata-compatible server (live mode);
+# `make run`: the same against the real Socrata APIs. Ctrl-C stops everything.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) infra/demo.sh local
+run: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) infra/demo.sh real
+
+# ---- Benchmarks (they report figures; they are not tests) ----
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory up
+	@bench/producer.sh $(BUILD) $(BENCH_ROWS)
+
 # ---- Local stack ----
 up: deps
 	@infra/local/stack.sh up
@@ -139,7 +156,7 @@ docs: all
 	@tests/readme_settings.sh $(BUILD) --write
 
 FORMAT_SRC = $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] infra/*.c infra/socrata/*.[ch] \
-             tests/unit/*.[ch] tests/integration/*.[ch] tools/*.c)
+             tests/unit/*.[ch] tests/integration/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 check-format:

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The whole pipeline on this machine, with a live summary read from the warehouse.
+#   infra/demo.sh local   (make demo) the local Socrata-compatible server in live mode for every
+#                         city, one producer per city, one consumer
+#   infra/demo.sh real    (make run) the same against the real Socrata APIs: cities from
+#                         BLOTTER_CITIES (default: every city file), the app token from
+#                         BLOTTER_SOCRATA_APP_TOKEN or BLOTTER_SOCRATA_APP_TOKEN_FILE
+# Ctrl-C stops everything it started (and the local stack, when it started it); nothing is left
+# running. Logs: .run/demo/.
+set -euo pipefail
+MODE=${1:-local}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+. infra/local/common.sh
+. infra/local/env.sh
+BUILD=${BUILD:-build}
+LOGS=$RUN/demo
+mkdir -p "$LOGS"
+pids=()
+stack_was_up=0
+infra/local/stack.sh status 2>/dev/null | grep -q "kafka *up" && stack_was_up=1
+
+stop_all() {
+    trap - INT TERM EXIT
+    echo
+    echo "stopping: ${#pids[@]} processes"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$stack_was_up" = 0 ]; then
+        infra/local/stack.sh down
+    else
+        echo "the local stack was already running before the demo; it is left up (make down)"
+    fi
+}
+trap stop_all INT TERM EXIT
+
+infra/local/stack.sh up
+
+if [ -n "${BLOTTER_CITIES:-}" ]; then
+    read -r -a cities <<<"${BLOTTER_CITIES//,/ }"
+else
+    cities=()
+    for f in producers/cities/*.json; do cities+=("$(basename "$f" .json)"); done
+fi
+export BLOTTER_TOPIC_PREFIX=${BLOTTER_TOPIC_PREFIX:-blotter}
+export BLOTTER_LOG_LEVEL=${BLOTTER_LOG_LEVEL:-info}
+
+if [ "$MODE" = local ]; then
+    "$BUILD/blotter-socrata-server" --rows "${DEMO_ROWS:-20000}" --live-rate "${DEMO_LIVE_RATE:-5}" \
+        2>"$LOGS/socrata-server.log" &
+    pids+=($!)
+    export BLOTTER_POLL_INTERVAL_S=${BLOTTER_POLL_INTERVAL_S:-5}
+    for _ in $(seq 100); do curl -sf "$BLOTTER_SOCRATA_BASE_URL/_admin/status" >/dev/null && break; sleep 0.1; done
+else
+    unset BLOTTER_SOCRATA_BASE_URL
+    if [ -z "${BLOTTER_SOCRATA_APP_TOKEN:-}${BLOTTER_SOCRATA_APP_TOKEN_FILE:-}" ]; then
+        echo "note: no BLOTTER_SOCRATA_APP_TOKEN(_FILE); Socrata throttles anonymous requests" >&2
+    fi
+fi
+
+port=9100
+for city in "${cities[@]}"; do
+    port=$((port + 1))
+    "$BUILD/blotter-producer" --city "$city" --http-listen "127.0.0.1:$port" \
+        2>"$LOGS/producer-$city.log" &
+    pids+=($!)
+done
+"$BUILD/blotter-consumer" --http-listen 127.0.0.1:9100 2>"$LOGS/consumer.log" &
+pids+=($!)
+
+psql_q() { psql "$BLOTTER_PG_DSN" -X -q -P pager=off "$@" 2>/dev/null; }
+started=$(date +%s)
+while :; do
+    sleep 2
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || {
+            echo "a process of the demo exited; see $LOGS"
+            tail -5 "$LOGS"/*.log
+            exit 1
+        }
+    done
+    out=$(
+        echo "Blotter $MODE demo — $(date -u '+%Y-%m-%d %H:%M:%S') UTC — up $(($(date +%s) - started)) s — Ctrl-C stops everything"
+        echo
+        psql_q -c "SELECT city, count(*) AS incidents, to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS newest_occurred_utc,
+                          date_trunc('second', now() - max(ingested_at)) AS since_last_ingest
+                     FROM blotter.incidents GROUP BY city ORDER BY city" ||
+            echo "(waiting for the warehouse)"
+        psql_q -c "SELECT city, category, sum(incidents) AS last_24h FROM blotter.agg_hourly
+                    WHERE hour >= now() - interval '24 hours' GROUP BY city, category
+                    ORDER BY city, last_24h DESC, category" 2>/dev/null | head -40
+    )
+    [ -t 1 ] && printf '\033[H\033[2J'
+    echo "$out"
+done
