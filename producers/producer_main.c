@@ -654,12 +654,15 @@ int main(int argc, char **argv)
         if (cls == ERR_OK) {
             break;
         }
-        if (cls == ERR_FATAL || attempt >= 10 || stop_requested) {
+        if (cls == ERR_FATAL || attempt >= 60 || stop_requested) {
             log_error("checkpoint.load", "reason=%s", LQ(err));
             goto out;
         }
-        log_warn("checkpoint.load", "attempt=%d reason=%s", attempt + 1, LQ(err));
-        sleep(2);
+        /* A topic created a moment ago has no leader yet: wait a little. */
+        if (attempt >= 3) {
+            log_warn("checkpoint.load", "attempt=%d reason=%s", attempt + 1, LQ(err));
+        }
+        usleep(250 * 1000);
     }
     log_info("producer.start",
              "city=%s dataset=%s base=%s key=%s resume_updated_at=%s "

@@ -53,16 +53,25 @@ size_t rowsplit_rows(const struct rowsplit *rs)
     return rs->rows;
 }
 
+static int grow(struct rowsplit *rs, size_t need)
+{
+    size_t cap = rs->cap ? rs->cap : 4096;
+    while (cap <= need) {
+        cap *= 2;
+    }
+    char *b = realloc(rs->buf, cap);
+    if (!b) {
+        return -1;
+    }
+    rs->buf = b;
+    rs->cap = cap;
+    return 0;
+}
+
 static int push(struct rowsplit *rs, char c)
 {
-    if (rs->len + 1 >= rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 4096;
-        char *b = realloc(rs->buf, cap);
-        if (!b) {
-            return -1;
-        }
-        rs->buf = b;
-        rs->cap = cap;
+    if (rs->len + 1 >= rs->cap && grow(rs, rs->len + 1) != 0) {
+        return -1;
     }
     rs->buf[rs->len++] = c;
     return 0;
@@ -138,13 +147,23 @@ static char *scrub_utf8(const char *text, size_t len, size_t *out_len)
 
 static int emit(struct rowsplit *rs)
 {
-    size_t len = rs->len, scrubbed_len = 0;
+    size_t len = rs->len;
     rs->buf[len] = 0;
-    char *scrubbed = scrub_utf8(rs->buf, len, &scrubbed_len);
-    const char *text = scrubbed ? scrubbed : rs->buf;
-    size_t text_len = scrubbed ? scrubbed_len : len;
     json_error_t jerr;
-    json_t *row = json_loadb(text, text_len, JSON_ALLOW_NUL, &jerr);
+    json_t *row = json_loadb(rs->buf, len, JSON_ALLOW_NUL, &jerr);
+    const char *text = rs->buf;
+    size_t text_len = len;
+    char *scrubbed = NULL;
+    if (!row) {
+        /* jansson refuses invalid UTF-8: mark the bad bytes and parse again (rare path). */
+        size_t scrubbed_len = 0;
+        scrubbed = scrub_utf8(rs->buf, len, &scrubbed_len);
+        if (scrubbed) {
+            text = scrubbed;
+            text_len = scrubbed_len;
+            row = json_loadb(text, text_len, JSON_ALLOW_NUL, &jerr);
+        }
+    }
     rs->rows++;
     int rc = rs->cb(rs->ctx, row, text, text_len);
     json_decref(row);
@@ -180,6 +199,23 @@ int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len)
             }
             break;
         case SPLIT_IN_ELEMENT:
+            if (rs->in_string && !rs->escape) {
+                /* Copy the run up to the next quote or backslash in one go. */
+                size_t j = i;
+                while (j < len && data[j] != '"' && data[j] != '\\') {
+                    j++;
+                }
+                if (j > i) {
+                    if (rs->len + (j - i) + 1 >= rs->cap && grow(rs, rs->len + (j - i) + 1)) {
+                        rs->state = SPLIT_ERROR;
+                        return -1;
+                    }
+                    memcpy(rs->buf + rs->len, data + i, j - i);
+                    rs->len += j - i;
+                    i = j - 1;
+                    break;
+                }
+            }
             if (push(rs, c) != 0) {
                 rs->state = SPLIT_ERROR;
                 return -1;
