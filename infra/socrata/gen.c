@@ -339,13 +339,18 @@ int64_t gen_cursor_ms(const struct gen_city *g, const struct gen_cursor *c)
     return run_ms(g, c->run);
 }
 
-void gen_base_meta(const struct gen_city *g, uint64_t i, struct gen_meta *m)
+void gen_base_meta_at(const struct gen_city *g, uint64_t i, int64_t updated_ms, struct gen_meta *m)
 {
     m->index = i;
     m->version = 0;
-    m->updated_ms = gen_base_updated_ms(g, i);
-    m->origin_ms = m->updated_ms;
-    m->created_ms = m->updated_ms - (int64_t)(hrow(g, i, 13) % (6 * 3600 * 1000));
+    m->updated_ms = updated_ms;
+    m->origin_ms = updated_ms;
+    m->created_ms = updated_ms - (int64_t)(hrow(g, i, 13) % (6 * 3600 * 1000));
+}
+
+void gen_base_meta(const struct gen_city *g, uint64_t i, struct gen_meta *m)
+{
+    gen_base_meta_at(g, i, gen_base_updated_ms(g, i), m);
 }
 
 /* ---- City ---- */
@@ -701,7 +706,7 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
     uint64_t hd = hrow(g, i, 21);
     int64_t delta = (hd % 10 < 7) ? (int64_t)(1 + hd / 10 % 48) * 3600000
                                   : (int64_t)(1 + hd / 10 % (21 * 24)) * 3600000;
-    int64_t occ = m->origin_ms - delta - (int64_t)(hd >> 50) % 3600000;
+    int64_t occ = m->origin_ms - delta - (int64_t)((hd >> 20) % 3600000);
     if (m->version > 0) {
         uint64_t hv = hrow(g, i, 1000 + m->version);
         if (hv % 3 == 0) {

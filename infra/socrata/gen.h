@@ -85,6 +85,8 @@ struct gen_meta {
 
 /* The meta of base row i, version 0. */
 void gen_base_meta(const struct gen_city *g, uint64_t i, struct gen_meta *m);
+/* The same when its :updated_at is known (from a gen_cursor): O(1). */
+void gen_base_meta_at(const struct gen_city *g, uint64_t i, int64_t updated_ms, struct gen_meta *m);
 
 enum gen_kind { GEN_OMIT = 0, GEN_STR, GEN_RAW };
 
