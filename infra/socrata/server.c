@@ -462,7 +462,7 @@ static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *co
 
     const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
     b.gzip = ae && strstr(ae, "gzip");
-    if (b.gzip && deflateInit2(&b.z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (b.gzip && deflateInit2(&b.z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         b.gzip = false;
     }
     int64_t hide = faulted && f.kind == F_OUT_OF_DATE ? f.start_ms : INT64_MAX;
