@@ -718,10 +718,11 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
     }
     occ -= ((occ % 60000) + 60000) % 60000;
     int64_t occ_local = occ + (int64_t)g->tz_offset_s * 1000;
-    int64_t rep_local = occ_local + (int64_t)(hrow(g, i, 22) % (6 * 3600)) * 1000;
+    int64_t rep_local = occ_local + (int64_t)(hrow(g, i, 22) % 360) * 60000;
     if (rep_local > m->origin_ms + (int64_t)g->tz_offset_s * 1000) {
         rep_local = m->origin_ms + (int64_t)g->tz_offset_s * 1000;
     }
+    rep_local -= ((rep_local % 60000) + 60000) % 60000;
 
     /* Coordinates: 1 in 100 "0", 1 in 100 redacted (or omitted), 1 in 100 omitted. */
     uint64_t hc = hrow(g, i, 23);
