@@ -638,8 +638,7 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
         }
         log_info("admin.change", "city=%s op=%s n=%ld", city_arg, what, n);
         return send_json(conn, 200,
-                         json_pack("{s:b, s:s, s:I}", "ok", 1,
-                                   what[0] == 'a' ? "appended" : "updated", (json_int_t)n));
+                         json_pack("{s:b, s:s, s:I}", "ok", 1, "op", what, "n", (json_int_t)n));
     }
     if (strcmp(what, "reset") == 0) {
         pthread_mutex_lock(&srv->fault_lock);
