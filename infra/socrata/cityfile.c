@@ -2,6 +2,7 @@
 #include "cityfile.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,11 +208,9 @@ struct sc_city *sc_city_load(const char *dir, const char *name, char *errstr, si
     }
     struct sc_city *c = from_root(root, errstr, errstr_size);
     if (!c) {
-        size_t len = strlen(errstr);
-        char tmp[512];
-        snprintf(tmp, sizeof(tmp), "%s", errstr);
-        err_set(errstr, errstr_size, "%s: %s", path, tmp);
-        (void)len;
+        char reason[512];
+        snprintf(reason, sizeof(reason), "%s", errstr);
+        err_set(errstr, errstr_size, "%s: %s", path, reason);
     }
     return c;
 }
