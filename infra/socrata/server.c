@@ -1,0 +1,862 @@
+/* The local Socrata-compatible server.
+ *
+ * ---- Data ----
+ *   GET /resource/<dataset>.json?$select=&$where=&$order=&$limit=&$offset=&$$app_token=
+ *     (soql.h for the subset; column=value is the equality shortcut; X-App-Token is ignored).
+ *     $order: none or :id walks by :id; :updated_at[,:id] by (:updated_at, :id); other orders
+ *     and DESC get 400. $limit above 50000 gets 400 "length must be <= 50000" (SODA 2.0's
+ *     limit; this server keeps a page in memory).
+ *   Unknown dataset: 404 {"code":"dataset.missing",...}. Bad SoQL or an unknown $parameter:
+ *     400 {"code":"query.compiler.malformed"|"query.soql.no-such-column"|...,"error":true,...}.
+ *
+ * ---- Admin (same listener) ----
+ *   POST /_admin/fault?kind=K[&city=NAME][&count=N][&retry_after=S][&ms=MS][&seconds=S][&k=K]
+ *       Applies to the next N (default 1) data requests of the city (or of any city when city is
+ *       absent or "*"); pending faults are used first come, first served, one per request.
+ *       kind=429            429 without Retry-After (with retry_after=S: Retry-After: S)
+ *       kind=500 | 503      that status with a Socrata-shaped error body
+ *       kind=202            202 {"message":"Request Processing"}
+ *       kind=slow           delay the response by ms (default 1000)
+ *       kind=stall          send the headers and part of the body, then hang for seconds
+ *                           (default 10) without closing, then send the rest
+ *       kind=truncate       declare Content-Length, send about half of the body, close
+ *       kind=out_of_date    X-SODA2-Data-Out-Of-Date: true, and changes made after the fault
+ *                           was set are invisible (a lagging replica)
+ *     Immediate and lasting (count is ignored):
+ *       kind=malformed      from now on about 1 in k rows (default 100; k=0 turns it off) is
+ *                           malformed, the same rows on every request: id missing, "not a date",
+ *                           an object for a string, invalid UTF-8, a 100 KB string
+ *       kind=replace        a publisher's full replace: every row's :updated_at becomes now
+ *   POST /_admin/append?city=NAME&n=N   N new rows (:updated_at now, at the end of the order)
+ *   POST /_admin/update?city=NAME&n=N   N updates of existing rows (version + 1, moved to the end)
+ *   POST /_admin/replace?city=NAME      same as kind=replace
+ *   POST /_admin/reset[?city=NAME]      drop pending faults and turn malformed rows off
+ *   GET  /_admin/status                 JSON: per city rows, overlay, faults pending, requests
+ *   city may be a city name or its dataset id; answers are JSON, 400 on bad parameters. */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "err.h"
+#include "httpd.h"
+#include "log.h"
+#include "timeutil.h"
+
+enum fault_kind {
+    F_429 = 0,
+    F_500,
+    F_503,
+    F_202,
+    F_SLOW,
+    F_STALL,
+    F_TRUNCATE,
+    F_OUT_OF_DATE,
+    F_MALFORMED,
+    F_REPLACE,
+    F__COUNT
+};
+static const char *const fault_names[F__COUNT] = {
+    "429", "500", "503", "202", "slow", "stall", "truncate", "out_of_date", "malformed", "replace"};
+
+struct fault {
+    enum fault_kind kind;
+    int city; /* -1: any */
+    long remaining;
+    long retry_after_s, ms, seconds;
+    int64_t start_ms;
+};
+
+struct sserver {
+    struct MHD_Daemon *mhd;
+    int port;
+    struct store_city **cities;
+    size_t n_cities;
+    _Atomic uint64_t *city_requests;
+    _Atomic uint64_t requests, admin_requests;
+    pthread_mutex_t fault_lock;
+    struct fault *faults;
+    size_t n_faults, cap_faults;
+    unsigned live_rate;
+    pthread_t live;
+    bool live_started;
+    atomic_bool stop;
+    int64_t started_ms;
+};
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
+}
+
+/* Sleep ms, in short steps, returning early when the server stops. */
+static void nap_ms(struct sserver *srv, long ms)
+{
+    while (ms > 0 && !atomic_load(&srv->stop)) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static int city_by_name(const struct sserver *srv, const char *name)
+{
+    for (size_t c = 0; name && c < srv->n_cities; c++) {
+        const struct sc_city *city = gen_city_file(store_gen(srv->cities[c]));
+        if (strcmp(city->name, name) == 0 || strcmp(city->dataset, name) == 0) {
+            return (int)c;
+        }
+    }
+    return -1;
+}
+
+/* ---- Responses ---- */
+
+static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned status, const char *body,
+                                 const char *retry_after)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json;charset=utf-8");
+    if (retry_after) {
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_INDENT(2));
+    json_decref(obj);
+    if (!text) {
+        return MHD_NO;
+    }
+    enum MHD_Result ret = send_body(conn, status, text, NULL);
+    free(text);
+    return ret;
+}
+
+/* {"code":..,"error":true,"message":..,"data":{key: value}} */
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                  const char *message, const char *data_key, const char *data_value)
+{
+    json_t *data = json_object();
+    if (data_key && data_value) {
+        json_object_set_new(data, data_key, json_string(data_value));
+    }
+    return send_json(conn, status,
+                     json_pack("{s:s, s:b, s:s, s:o}", "code", code, "error", 1, "message", message,
+                               "data", data));
+}
+
+/* ---- Data requests ---- */
+
+struct args {
+    struct soql_params p;
+    const char *bad;         /* first unknown $parameter */
+    struct gen_buf shortcut; /* " AND col = 'v'" pieces */
+    bool bad_shortcut;
+    const char *bad_name;
+    bool exclude_system_false;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct args *a = cls;
+    if (!value) {
+        value = "";
+    }
+    if (strcmp(key, "$select") == 0) {
+        a->p.select = value;
+    } else if (strcmp(key, "$where") == 0) {
+        a->p.where = value;
+    } else if (strcmp(key, "$order") == 0) {
+        a->p.order = value;
+    } else if (strcmp(key, "$limit") == 0) {
+        a->p.limit = value;
+    } else if (strcmp(key, "$offset") == 0) {
+        a->p.offset = value;
+    } else if (strcmp(key, "$$app_token") == 0) {
+        /* accepted and ignored */
+    } else if (strcmp(key, "$$exclude_system_fields") == 0) {
+        a->exclude_system_false = strcmp(value, "false") == 0;
+    } else if (key[0] == '$') {
+        if (!a->bad) {
+            a->bad = key;
+        }
+    } else {
+        /* column=value: the equality shortcut */
+        for (const char *k = key; *k; k++) {
+            if (!(isalnum((unsigned char)*k) || *k == '_' || *k == ':' || *k == '@')) {
+                a->bad_shortcut = true;
+                a->bad_name = key;
+            }
+        }
+        gen_buf_puts(&a->shortcut, a->shortcut.len ? " AND " : "");
+        gen_buf_puts(&a->shortcut, key);
+        gen_buf_puts(&a->shortcut, " = '");
+        for (const char *v = value; *v; v++) {
+            gen_buf_put(&a->shortcut, v, *v == '\'' ? 0 : 1);
+            if (*v == '\'') {
+                gen_buf_puts(&a->shortcut, "''");
+            }
+        }
+        gen_buf_puts(&a->shortcut, "'");
+    }
+    return MHD_YES;
+}
+
+/* The response body under construction: raw JSON, or gzip as it is produced. */
+struct body {
+    bool gzip;
+    z_stream z;
+    struct gen_buf out; /* the final body */
+};
+
+static void gzip_feed(struct body *b, struct gen_buf *raw, int flush)
+{
+    b->z.next_in = (unsigned char *)raw->p;
+    b->z.avail_in = (unsigned)raw->len;
+    do {
+        gen_buf_reserve(&b->out, 65536);
+        if (b->out.oom) {
+            return;
+        }
+        b->z.next_out = (unsigned char *)b->out.p + b->out.len;
+        b->z.avail_out = (unsigned)(b->out.cap - b->out.len - 1);
+        size_t before = b->z.avail_out;
+        deflate(&b->z, flush);
+        b->out.len += before - b->z.avail_out;
+    } while (b->z.avail_out == 0 || (flush == Z_FINISH && b->z.avail_in > 0));
+    raw->len = 0;
+}
+
+static void body_flush(void *ctx, struct gen_buf *raw)
+{
+    gzip_feed(ctx, raw, Z_NO_FLUSH);
+}
+
+/* Sending a response with a fault: stop after cut bytes (truncate), or hang there (stall). */
+struct partial {
+    struct sserver *srv;
+    char *data;
+    size_t len, cut;
+    bool truncate;
+    long stall_s;
+    bool stalled;
+};
+
+static ssize_t partial_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct partial *p = cls;
+    if (pos >= p->cut && p->truncate) {
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (pos >= p->cut && !p->stalled) {
+        p->stalled = true;
+        nap_ms(p->srv, p->stall_s * 1000);
+    }
+    size_t end = pos < p->cut ? p->cut : p->len;
+    if (pos >= end) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = end - pos < max ? end - (size_t)pos : max;
+    memcpy(buf, p->data + pos, n);
+    return (ssize_t)n;
+}
+
+static void partial_free(void *cls)
+{
+    struct partial *p = cls;
+    free(p->data);
+    free(p);
+}
+
+static void http_date(int64_t ms, char *out, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* X-SODA2-Fields / X-SODA2-Types of the selected columns. */
+static void field_headers(const struct gen_city *g, const struct soql_query *q, char **fields,
+                          char **types)
+{
+    json_t *f = json_array(), *t = json_array();
+    if (q->select == SOQL_SELECT_COUNT) {
+        json_array_append_new(f, json_string("count"));
+        json_array_append_new(t, json_string("number"));
+    } else if (q->select == SOQL_SELECT_LIST) {
+        for (size_t j = 0; j < q->n_columns; j++) {
+            json_array_append_new(f, json_string(gen_col_name(g, q->columns[j])));
+            json_array_append_new(t, json_string(gen_col_type(g, q->columns[j])));
+        }
+    } else {
+        if (q->select_system) {
+            for (int col = GEN_COL_ID; col >= GEN_COL_UPDATED; col--) {
+                json_array_append_new(f, json_string(gen_col_name(g, col)));
+                json_array_append_new(t, json_string(gen_col_type(g, col)));
+            }
+        }
+        for (size_t k = 0; k < gen_n_cols(g); k++) {
+            json_array_append_new(f, json_string(gen_col_name(g, (int)k)));
+            json_array_append_new(t, json_string(gen_col_type(g, (int)k)));
+        }
+    }
+    *fields = json_dumps(f, JSON_COMPACT);
+    *types = json_dumps(t, JSON_COMPACT);
+    json_decref(f);
+    json_decref(t);
+}
+
+static bool take_fault(struct sserver *srv, int city, struct fault *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&srv->fault_lock);
+    for (size_t j = 0; j < srv->n_faults; j++) {
+        struct fault *f = &srv->faults[j];
+        if (f->remaining > 0 && (f->city < 0 || f->city == city)) {
+            *out = *f;
+            f->remaining--;
+            found = true;
+            break;
+        }
+    }
+    /* drop used-up faults */
+    size_t w = 0;
+    for (size_t j = 0; j < srv->n_faults; j++) {
+        if (srv->faults[j].remaining > 0) {
+            srv->faults[w++] = srv->faults[j];
+        }
+    }
+    srv->n_faults = w;
+    pthread_mutex_unlock(&srv->fault_lock);
+    return found;
+}
+
+static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *conn, const char *url)
+{
+    const char *name = url + strlen("/resource/");
+    const char *dot = strrchr(name, '.');
+    char dataset[128];
+    size_t len = dot ? (size_t)(dot - name) : strlen(name);
+    snprintf(dataset, sizeof(dataset), "%.*s", (int)(len < 127 ? len : 127), name);
+    int c = -1;
+    for (size_t j = 0; j < srv->n_cities; j++) {
+        if (strcmp(gen_city_file(store_gen(srv->cities[j]))->dataset, dataset) == 0) {
+            c = (int)j;
+        }
+    }
+    if (c < 0) {
+        return send_error(conn, MHD_HTTP_NOT_FOUND, "dataset.missing", "Not found", "id", dataset);
+    }
+    if (!dot || strcmp(dot, ".json") != 0) {
+        return send_error(conn, MHD_HTTP_BAD_REQUEST, "query.compiler.malformed",
+                          "This server serves only .json", "id", dataset);
+    }
+    struct store_city *s = srv->cities[c];
+    const struct gen_city *g = store_gen(s);
+    atomic_fetch_add(&srv->requests, 1);
+    atomic_fetch_add(&srv->city_requests[c], 1);
+    int64_t t0 = mono_ms();
+
+    struct fault f = {0};
+    bool faulted = take_fault(srv, c, &f);
+    if (faulted) {
+        log_info("fault.applied", "city=%s kind=%s", gen_city_file(g)->name, fault_names[f.kind]);
+        char ra[32];
+        switch (f.kind) {
+        case F_429:
+            snprintf(ra, sizeof(ra), "%ld", f.retry_after_s);
+            return send_body(conn, 429,
+                             "{\"code\":\"throttled\",\"error\":true,\"message\":\"Too many "
+                             "requests\"}",
+                             f.retry_after_s > 0 ? ra : NULL);
+        case F_500:
+            return send_error(conn, 500, "internal.error", "Internal error", NULL, NULL);
+        case F_503:
+            return send_error(conn, 503, "service.unavailable", "Service unavailable", NULL, NULL);
+        case F_202:
+            return send_body(conn, 202, "{\"message\":\"Request Processing\"}", NULL);
+        case F_SLOW:
+            nap_ms(srv, f.ms);
+            break;
+        default:
+            break;
+        }
+    }
+
+    struct args a = {0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+    char *where = NULL;
+    enum MHD_Result ret;
+    struct soql_query q = {0};
+    struct body b = {0};
+    struct gen_buf raw = {0};
+    char *fields = NULL, *types = NULL;
+    if (a.bad) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Unrecognized parameter %s", a.bad);
+        ret = send_error(conn, 400, "query.compiler.malformed", msg, "parameter", a.bad);
+        goto out;
+    }
+    if (a.bad_shortcut) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "No such column: %s", a.bad_name);
+        ret = send_error(conn, 400, "query.soql.no-such-column", msg, "column", a.bad_name);
+        goto out;
+    }
+    if (a.shortcut.len) {
+        if (asprintf(&where, "%s%s%s%s", a.p.where ? "(" : "", a.p.where ? a.p.where : "",
+                     a.p.where ? ") AND " : "", a.shortcut.p) < 0) {
+            where = NULL;
+            ret = MHD_NO;
+            goto out;
+        }
+        a.p.where = where;
+    }
+    struct soql_error err = {0};
+    if (soql_query_parse(&a.p, gen_resolve, (void *)g, &q, &err) != 0) {
+        ret = send_error(conn, 400, err.code, err.message, "query",
+                         a.p.where    ? a.p.where
+                         : a.p.select ? a.p.select
+                                      : "");
+        goto out;
+    }
+    if (a.exclude_system_false && q.select == SOQL_SELECT_STAR) {
+        q.select_system = true;
+    }
+    enum store_order order;
+    if (!store_order_of(&q, &order)) {
+        ret = send_error(conn, 400, "query.compiler.malformed",
+                         "This server supports only $order=:updated_at,:id (or :updated_at, or "
+                         ":id), ascending",
+                         "order", a.p.order);
+        goto out;
+    }
+
+    const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+    b.gzip = ae && strstr(ae, "gzip");
+    if (b.gzip && deflateInit2(&b.z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        b.gzip = false;
+    }
+    int64_t hide = faulted && f.kind == F_OUT_OF_DATE ? f.start_ms : INT64_MAX;
+    struct store_result res;
+    if (b.gzip) {
+        store_query(s, &q, order, hide, &raw, 256 * 1024, body_flush, &b, &res);
+        gzip_feed(&b, &raw, Z_FINISH);
+        deflateEnd(&b.z);
+    } else {
+        store_query(s, &q, order, hide, &b.out, 0, NULL, NULL, &res);
+    }
+    if (b.out.oom || raw.oom) {
+        ret = send_error(conn, 500, "internal.error", "Out of memory", NULL, NULL);
+        goto out;
+    }
+
+    struct store_stats st;
+    store_stats(s, &st);
+    field_headers(g, &q, &fields, &types);
+    struct MHD_Response *r;
+    if (faulted && (f.kind == F_TRUNCATE || f.kind == F_STALL)) {
+        struct partial *p = calloc(1, sizeof(*p));
+        if (!p) {
+            ret = MHD_NO;
+            goto out;
+        }
+        p->srv = srv;
+        p->data = b.out.p;
+        p->len = b.out.len;
+        p->cut = b.out.len / 2;
+        p->truncate = f.kind == F_TRUNCATE;
+        p->stall_s = f.seconds;
+        b.out.p = NULL;
+        r = MHD_create_response_from_callback(p->len, 4096, partial_read, p, partial_free);
+    } else {
+        r = MHD_create_response_from_buffer(b.out.len, b.out.p, MHD_RESPMEM_MUST_FREE);
+        if (r) {
+            b.out.p = NULL;
+        }
+    }
+    if (!r) {
+        ret = MHD_NO;
+        goto out;
+    }
+    char date[64], truth[64], etag[64], reqid[40];
+    http_date(hide != INT64_MAX ? f.start_ms : st.last_modified_ms, date, sizeof(date));
+    http_date(st.last_modified_ms, truth, sizeof(truth));
+    uint64_t n = atomic_load(&srv->requests);
+    snprintf(etag, sizeof(etag), "\"%016" PRIx64 "%s\"",
+             (uint64_t)(((uint64_t)st.last_modified_ms * 1000003u) ^ (uint64_t)st.overlay),
+             b.gzip ? "--gzip" : "");
+    snprintf(reqid, sizeof(reqid), "%016" PRIx64 "%016" PRIx64, (uint64_t)now_us(), n);
+    MHD_add_response_header(r, "Content-Type", "application/json;charset=utf-8");
+    MHD_add_response_header(r, "X-SODA2-Fields", fields ? fields : "[]");
+    MHD_add_response_header(r, "X-SODA2-Types", types ? types : "[]");
+    MHD_add_response_header(r, "X-SODA2-Data-Out-Of-Date", hide != INT64_MAX ? "true" : "false");
+    MHD_add_response_header(r, "X-SODA2-Truth-Last-Modified", truth);
+    MHD_add_response_header(r, "X-SODA2-Secondary-Last-Modified", date);
+    MHD_add_response_header(r, "Last-Modified", date);
+    MHD_add_response_header(r, "ETag", etag);
+    MHD_add_response_header(r, "X-Socrata-RequestId", reqid);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    if (b.gzip) {
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
+    }
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    log_debug("request.served",
+              "city=%s rows=%" PRIu64 " considered=%" PRIu64 " ms=%" PRId64 " gzip=%d",
+              gen_city_file(g)->name, res.rows, res.considered, mono_ms() - t0, b.gzip);
+out:
+    free(fields);
+    free(types);
+    gen_buf_free(&raw);
+    gen_buf_free(&b.out);
+    soql_query_clear(&q);
+    free(where);
+    gen_buf_free(&a.shortcut);
+    return ret;
+}
+
+/* ---- Admin ---- */
+
+static long arg_long(struct MHD_Connection *conn, const char *key, long def, bool *bad)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!v) {
+        return def;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 0) {
+        *bad = true;
+    }
+    return n;
+}
+
+static enum MHD_Result admin_error(struct MHD_Connection *conn, const char *msg)
+{
+    return send_json(conn, 400, json_pack("{s:b, s:s}", "error", 1, "message", msg));
+}
+
+static json_t *status_json(struct sserver *srv)
+{
+    json_t *cities = json_array();
+    pthread_mutex_lock(&srv->fault_lock);
+    json_t *faults = json_array();
+    for (size_t j = 0; j < srv->n_faults; j++) {
+        const struct fault *f = &srv->faults[j];
+        json_array_append_new(
+            faults,
+            json_pack("{s:s, s:s, s:I}", "kind", fault_names[f->kind], "city",
+                      f->city < 0 ? "*" : gen_city_file(store_gen(srv->cities[f->city]))->name,
+                      "remaining", (json_int_t)f->remaining));
+    }
+    pthread_mutex_unlock(&srv->fault_lock);
+    for (size_t c = 0; c < srv->n_cities; c++) {
+        struct store_stats st;
+        store_stats(srv->cities[c], &st);
+        const struct sc_city *city = gen_city_file(store_gen(srv->cities[c]));
+        char last[40] = "", repl[40] = "";
+        if (st.last_change_ms) {
+            gen_format_fixed(st.last_change_ms, last, sizeof(last));
+        }
+        if (st.replace_ms) {
+            gen_format_fixed(st.replace_ms, repl, sizeof(repl));
+        }
+        json_array_append_new(
+            cities, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s?, s:s?, s:i, s:I}", "name",
+                              city->name, "dataset", city->dataset, "rows", (json_int_t)st.rows,
+                              "new_rows", (json_int_t)st.new_rows, "overlay",
+                              (json_int_t)st.overlay, "log_slots", (json_int_t)st.log_slots,
+                              "last_change_at", st.last_change_ms ? last : NULL, "replaced_at",
+                              st.replace_ms ? repl : NULL, "malformed_k", (int)st.malformed_k,
+                              "requests", (json_int_t)atomic_load(&srv->city_requests[c])));
+    }
+    char started[40];
+    gen_format_fixed(srv->started_ms, started, sizeof(started));
+    return json_pack("{s:s, s:I, s:I, s:i, s:o, s:o}", "started_at", started, "requests_served",
+                     (json_int_t)atomic_load(&srv->requests), "admin_requests",
+                     (json_int_t)atomic_load(&srv->admin_requests), "live_rate",
+                     (int)srv->live_rate, "faults_pending", faults, "cities", cities);
+}
+
+static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *conn,
+                                   const char *url, const char *method)
+{
+    atomic_fetch_add(&srv->admin_requests, 1);
+    const char *what = url + strlen("/_admin/");
+    if (strcmp(what, "status") == 0) {
+        return send_json(conn, 200, status_json(srv));
+    }
+    if (strcmp(method, "POST") != 0) {
+        return send_json(conn, 405, json_pack("{s:b, s:s}", "error", 1, "message", "use POST"));
+    }
+    const char *city_arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "city");
+    bool all = !city_arg || strcmp(city_arg, "*") == 0;
+    int c = all ? -1 : city_by_name(srv, city_arg);
+    if (!all && c < 0) {
+        return admin_error(conn, "unknown city");
+    }
+    bool bad = false;
+    int64_t now = now_ms();
+    if (strcmp(what, "append") == 0 || strcmp(what, "update") == 0) {
+        long n = arg_long(conn, "n", 1, &bad);
+        if (bad || all) {
+            return admin_error(conn, "append/update need city=NAME and n=N");
+        }
+        if (what[0] == 'a') {
+            store_append(srv->cities[c], (uint64_t)n, now);
+        } else {
+            store_update(srv->cities[c], (uint64_t)n, now);
+        }
+        log_info("admin.change", "city=%s op=%s n=%ld", city_arg, what, n);
+        return send_json(conn, 200,
+                         json_pack("{s:b, s:s, s:I}", "ok", 1, "op", what, "n", (json_int_t)n));
+    }
+    if (strcmp(what, "reset") == 0) {
+        pthread_mutex_lock(&srv->fault_lock);
+        size_t w = 0;
+        for (size_t j = 0; j < srv->n_faults; j++) {
+            if (!all && srv->faults[j].city != c) {
+                srv->faults[w++] = srv->faults[j];
+            }
+        }
+        srv->n_faults = w;
+        pthread_mutex_unlock(&srv->fault_lock);
+        for (size_t j = 0; j < srv->n_cities; j++) {
+            if (all || (int)j == c) {
+                store_set_malformed(srv->cities[j], 0);
+            }
+        }
+        return send_json(conn, 200, json_pack("{s:b}", "ok", 1));
+    }
+    const char *kind = strcmp(what, "replace") == 0
+                           ? "replace"
+                           : MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
+    if (strcmp(what, "fault") != 0 && strcmp(what, "replace") != 0) {
+        return send_json(conn, 404,
+                         json_pack("{s:b, s:s}", "error", 1, "message", "unknown admin endpoint"));
+    }
+    int k = -1;
+    for (int j = 0; kind && j < F__COUNT; j++) {
+        if (strcmp(kind, fault_names[j]) == 0) {
+            k = j;
+        }
+    }
+    if (k < 0) {
+        return admin_error(conn, "kind: 429|500|503|202|slow|stall|truncate|out_of_date|"
+                                 "malformed|replace");
+    }
+    struct fault f = {.kind = (enum fault_kind)k,
+                      .city = c,
+                      .remaining = arg_long(conn, "count", 1, &bad),
+                      .retry_after_s = arg_long(conn, "retry_after", 0, &bad),
+                      .ms = arg_long(conn, "ms", 1000, &bad),
+                      .seconds = arg_long(conn, "seconds", 10, &bad),
+                      .start_ms = now};
+    long mk = arg_long(conn, "k", 100, &bad);
+    if (bad) {
+        return admin_error(conn, "count, retry_after, ms, seconds and k are integers >= 0");
+    }
+    if (f.kind == F_MALFORMED || f.kind == F_REPLACE) {
+        for (size_t j = 0; j < srv->n_cities; j++) {
+            if (all || (int)j == c) {
+                if (f.kind == F_MALFORMED) {
+                    store_set_malformed(srv->cities[j], (unsigned)mk);
+                } else {
+                    store_replace(srv->cities[j], now);
+                }
+            }
+        }
+    } else {
+        pthread_mutex_lock(&srv->fault_lock);
+        if (srv->n_faults == srv->cap_faults) {
+            size_t cap = srv->cap_faults ? srv->cap_faults * 2 : 16;
+            struct fault *grown = realloc(srv->faults, cap * sizeof(*grown));
+            if (!grown) {
+                pthread_mutex_unlock(&srv->fault_lock);
+                return MHD_NO;
+            }
+            srv->faults = grown;
+            srv->cap_faults = cap;
+        }
+        srv->faults[srv->n_faults++] = f;
+        pthread_mutex_unlock(&srv->fault_lock);
+    }
+    log_info("admin.fault", "city=%s kind=%s count=%ld", all ? "*" : city_arg, fault_names[k],
+             f.remaining);
+    return send_json(conn, 200,
+                     json_pack("{s:b, s:s, s:s}", "ok", 1, "kind", fault_names[k], "city",
+                               all ? "*" : city_arg));
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    struct sserver *srv = cls;
+    static int marker;
+    if (*con_cls == NULL) {
+        *con_cls = &marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* request bodies are ignored */
+        return MHD_YES;
+    }
+    if (strncmp(url, "/_admin/", 8) == 0) {
+        return serve_admin(srv, conn, url, method);
+    }
+    if (strncmp(url, "/resource/", 10) == 0) {
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+            return send_error(conn, 405, "method.not-allowed", "Use GET", NULL, NULL);
+        }
+        return serve_data(srv, conn, url);
+    }
+    return send_error(conn, 404, "not.found", "Not found", "path", url);
+}
+
+/* ---- Live changes ---- */
+
+static void *live_main(void *arg)
+{
+    struct sserver *srv = arg;
+    int64_t t0 = mono_ms();
+    uint64_t done = 0, seq = 0;
+    while (!atomic_load(&srv->stop)) {
+        nap_ms(srv, 50);
+        uint64_t due = (uint64_t)(mono_ms() - t0) * srv->live_rate / 1000;
+        uint64_t n = due - done;
+        done = due;
+        for (size_t c = 0; c < srv->n_cities && n; c++) {
+            uint64_t appends = 0, updates = 0;
+            for (uint64_t j = 0; j < n; j++) {
+                /* 70% new rows, 30% updates, in a fixed pattern */
+                ((seq++ * 7919 + c) % 10 < 7) ? appends++ : updates++;
+            }
+            int64_t now = now_ms();
+            store_append(srv->cities[c], appends, now);
+            store_update(srv->cities[c], updates, now);
+        }
+    }
+    return NULL;
+}
+
+/* ---- Start / stop ---- */
+
+struct sserver *sserver_start(const char *listen, struct store_city **cities, size_t n,
+                              unsigned live_rate, char *errstr, size_t errstr_size)
+{
+    struct sserver *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        for (size_t c = 0; c < n; c++) {
+            store_city_destroy(cities[c]);
+        }
+        free(cities);
+        err_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    srv->cities = cities;
+    srv->n_cities = n;
+    srv->live_rate = live_rate;
+    srv->started_ms = now_ms();
+    pthread_mutex_init(&srv->fault_lock, NULL);
+    srv->city_requests = calloc(n ? n : 1, sizeof(*srv->city_requests));
+    if (!srv->city_requests) {
+        err_set(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    char host[256];
+    int port;
+    if (httpd_parse_listen(listen, host, sizeof(host), &port) != 0) {
+        err_set(errstr, errstr_size, "listen: expected host:port, got %s", listen);
+        goto fail;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    if (host[0] == '\0') {
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        err_set(errstr, errstr_size, "listen: %s is not an IPv4 address", host);
+        goto fail;
+    }
+    srv->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    if (!srv->mhd) {
+        err_set(errstr, errstr_size, "cannot listen on %s", listen);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : port;
+    if (live_rate > 0) {
+        if (pthread_create(&srv->live, NULL, live_main, srv) != 0) {
+            err_set(errstr, errstr_size, "cannot start the live thread");
+            goto fail;
+        }
+        srv->live_started = true;
+    }
+    return srv;
+fail:
+    sserver_stop(srv);
+    return NULL;
+}
+
+int sserver_port(const struct sserver *srv)
+{
+    return srv->port;
+}
+
+void sserver_stop(struct sserver *srv)
+{
+    if (!srv) {
+        return;
+    }
+    atomic_store(&srv->stop, true);
+    if (srv->live_started) {
+        pthread_join(srv->live, NULL);
+    }
+    if (srv->mhd) {
+        MHD_stop_daemon(srv->mhd);
+    }
+    for (size_t c = 0; c < srv->n_cities; c++) {
+        store_city_destroy(srv->cities[c]);
+    }
+    free(srv->cities);
+    free(srv->city_requests);
+    free(srv->faults);
+    pthread_mutex_destroy(&srv->fault_lock);
+    free(srv);
+}
