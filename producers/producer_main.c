@@ -397,7 +397,8 @@ static enum err_class run_pass(struct producer *p, struct progress *pr)
                 cause = "out_of_date";
                 snprintf(err, sizeof(err), "X-SODA2-Data-Out-Of-Date: true");
             } else if (cls == ERR_TRANSIENT) {
-                cause = page.status == 429   ? "throttled"
+                cause = page.timed_out       ? "timeout"
+                        : page.status == 429 ? "throttled"
                         : page.status == 202 ? "processing"
                         : page.status >= 500 ? "server_error"
                         : page.status == 200 ? "truncated"

@@ -428,6 +428,7 @@ enum err_class socrata_get(struct socrata *s, const char *url, rowsplit_cb cb, v
         return ERR_TRANSIENT;
     }
     if (rc != CURLE_OK) {
+        page->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
         err_set(errstr, errstr_size, "%s (after %zu rows)",
                 rc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(rc), page->rows);
         return ERR_TRANSIENT;

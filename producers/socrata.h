@@ -31,6 +31,7 @@ size_t rowsplit_rows(const struct rowsplit *rs);
 struct socrata_page {
     long status;          /* HTTP status, 0 when no response */
     bool out_of_date;     /* X-SODA2-Data-Out-Of-Date: true */
+    bool timed_out; /* the request hit its timeout or stalled */
     long retry_after_s;   /* Retry-After, -1 when absent */
     json_t *fields;       /* X-SODA2-Fields as a JSON array, or NULL */
     size_t rows;          /* elements delivered to the callback */

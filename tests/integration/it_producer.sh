@@ -101,14 +101,17 @@ after=$(topic_tsv chicago | wc -l)
 [ "$after" -eq "$before" ] || fail "idle pass published $((after - before)) messages"
 
 step "SIGKILL at random moments of a seattle pass, four times, then a restart"
+interrupted=0
 for i in 1 2 3 4; do
-    "$BUILD/blotter-producer" --city seattle --once --page-size 2000 2>>"$WORK/producer.log" &
+    "$BUILD/blotter-producer" --city seattle --once --page-size 1000 2>>"$WORK/producer.log" &
     pid=$!
-    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
-    kill -9 "$pid" 2>/dev/null || true
+    sleep "0.$((RANDOM % 6 + 3))$((RANDOM % 10))"
+    if kill -9 "$pid" 2>/dev/null; then interrupted=$((interrupted + 1)); fi
     wait "$pid" 2>/dev/null || true
 done
-produce seattle --page-size 2000
+echo "killed $interrupted producers mid-pass"
+[ "$interrupted" -ge 2 ] || fail "only $interrupted of 4 kills hit a running producer"
+produce seattle --page-size 1000
 check_complete seattle "after SIGKILLs"
 
 step "fault switches: every row delivered afterwards"
@@ -129,8 +132,15 @@ admin "fault?city=nyc&kind=malformed&k=50"
 produce nyc --page-size 5000
 dlq=$(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%h\n' -t "$PREFIX.dlq" | grep -c "blotter.city=nyc" || true)
 echo "dead letters for nyc: $dlq (of $ROWS rows, 1 in 50 malformed)"
-[ "$dlq" -ge $((ROWS / 50 - 1)) ] && [ "$dlq" -le $((ROWS / 50 + 1)) ] ||
+[ "$dlq" -ge $((ROWS / 70)) ] && [ "$dlq" -le $((ROWS / 35)) ] ||
     fail "want about $((ROWS / 50)) dead letters, got $dlq (before: $dlq_before)"
+reasons=$(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%h\n' -t "$PREFIX.dlq" |
+    sed -n 's/.*blotter.reason=\([^,:]*\).*/\1/p' | sed 's/field [^ ]* *//' | sort | uniq -c)
+echo "$reasons"
+for why in "missing id field" "is not a timestamp" "expected text" "not valid UTF-8" "bytes (limit"; do
+    grep -q "$why" <<<"$(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%h\n' -t "$PREFIX.dlq")" ||
+        fail "no dead letter for: $why"
+done
 kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%h\n' -t "$PREFIX.dlq" | grep -q "blotter.reason=" ||
     fail "dead letters carry no reason header"
 published=$(topic_tsv nyc | wc -l)
@@ -138,10 +148,15 @@ published=$(topic_tsv nyc | wc -l)
 
 step "updates arrive as new versions"
 before=$(topic_tsv chicago | wc -l)
+truth chicago | sort >"$WORK/truth-before.tsv"
 admin "update?city=chicago&n=300"
+truth chicago | sort >"$WORK/truth-after.tsv"
+changed=$(comm -13 "$WORK/truth-before.tsv" "$WORK/truth-after.tsv" | wc -l)
 produce chicago
 after=$(topic_tsv chicago | wc -l)
-[ "$after" -eq $((before + 300)) ] || fail "300 updates gave $((after - before)) messages"
+echo "updates: $changed incidents changed, $((after - before)) messages"
+[ "$changed" -gt 250 ] && [ "$after" -eq $((before + changed)) ] ||
+    fail "$changed changed incidents gave $((after - before)) messages"
 check_complete chicago "updates"
 
 step "a full replace re-publishes every row"
@@ -153,10 +168,11 @@ after2=$(topic_tsv chicago | wc -l)
 check_complete chicago "full replace"
 
 step "a backfill of an occurred-time range"
-export BLOTTER_TOPIC_PREFIX=${PREFIX}b
+PREFIX=${PREFIX}b
+export BLOTTER_TOPIC_PREFIX=$PREFIX
 out=$("$BUILD/blotter-producer" --city seattle --since 2024-01-01 --until 2024-07-01 2>&1 >/dev/null)
 echo "$out" | grep '^backfill' | tail -2
-want=$(echo "$out" | sed -n 's/.*event=backfill.start .*rows=\([0-9]*\).*/\1/p')
+want=$(echo "$out" | grep '^backfill' | tail -1 | sed -n 's|.*: [0-9]*/\([0-9]*\) rows.*|\1|p')
 got=$(topic_tsv seattle | wc -l)
 echo "backfill: count(*) said $want rows, topic has $got"
 [ -n "$want" ] && [ "$got" -eq "$want" ] && [ "$got" -gt 0 ] || fail "backfill published $got, want $want"
