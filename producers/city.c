@@ -167,13 +167,6 @@ static int load_time(const json_t *root, const char *key, bool required, struct 
     return 0;
 }
 
-static void upper(char *s)
-{
-    for (; *s; s++) {
-        *s = (char)toupper((unsigned char)*s);
-    }
-}
-
 static int load_categories(struct city *city, char *errstr, size_t n)
 {
     const json_t *cats = json_object_get(city->root, "categories");
@@ -195,8 +188,7 @@ static int load_categories(struct city *city, char *errstr, size_t n)
             return -1;
         }
         struct city_category *c = &city->categories[city->n_categories++];
-        c->source = strdup(k);
-        upper(c->source);
+        c->source = strdup(k); /* as written; looked up case-insensitively */
         c->category = cat;
     }
     return 0;
