@@ -105,7 +105,7 @@ interrupted=0
 for i in 1 2 3 4; do
     "$BUILD/blotter-producer" --city seattle --once --page-size 1000 2>>"$WORK/producer.log" &
     pid=$!
-    sleep "0.$((RANDOM % 6 + 3))$((RANDOM % 10))"
+    sleep "$((RANDOM % 9 + 7))e-1" # startup takes about 0.5 s, a pass 3 s
     if kill -9 "$pid" 2>/dev/null; then interrupted=$((interrupted + 1)); fi
     wait "$pid" 2>/dev/null || true
 done
@@ -113,12 +113,28 @@ echo "killed $interrupted producers mid-pass"
 [ "$interrupted" -ge 2 ] || fail "only $interrupted of 4 kills hit a running producer"
 produce seattle --page-size 1000
 check_complete seattle "after SIGKILLs"
+redelivered=$(($(wc -l <"$WORK/topic.tsv") - ROWS))
+echo "rows published twice because a producer died before its checkpoint: $redelivered"
+[ "$redelivered" -gt 0 ] || fail "the kills never interrupted a pass after it had published"
+
+# The remaining checks use a small second server so that each check reads little.
+step "start a small server for the fault switches"
+kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+ROWS=3000
+"$BUILD/blotter-socrata-server" --listen "127.0.0.1:$PORT" --rows "$ROWS" --seed 12 \
+    --city chicago --city seattle --city nyc --log-level warn 2>>"$WORK/server.log" &
+server_pid=$!
+wait_ready
+PREFIX=${PREFIX}f
+export BLOTTER_TOPIC_PREFIX=$PREFIX
+produce chicago --page-size 500
+check_complete chicago "small server"
 
 step "fault switches: every row delivered afterwards"
 for fault in "kind=429&count=2" "kind=429&count=2&retry_after=1" "kind=500&count=2" \
     "kind=503&count=2" "kind=202&count=3" "kind=slow&count=2&ms=300" \
     "kind=stall&count=1&seconds=4" "kind=truncate&count=2" "kind=out_of_date&count=2"; do
-    admin "append?city=chicago&n=700"
+    admin "append?city=chicago&n=1200"
     admin "update?city=chicago&n=50"
     admin "fault?city=chicago&$fault"
     produce chicago --page-size 500 --http-timeout-s 2 --retry-max 6 ||
@@ -155,7 +171,7 @@ changed=$(comm -13 "$WORK/truth-before.tsv" "$WORK/truth-after.tsv" | wc -l)
 produce chicago
 after=$(topic_tsv chicago | wc -l)
 echo "updates: $changed incidents changed, $((after - before)) messages"
-[ "$changed" -gt 250 ] && [ "$after" -eq $((before + changed)) ] ||
+[ "$changed" -gt 200 ] && [ "$after" -eq $((before + changed)) ] ||
     fail "$changed changed incidents gave $((after - before)) messages"
 check_complete chicago "updates"
 
@@ -168,6 +184,11 @@ after2=$(topic_tsv chicago | wc -l)
 check_complete chicago "full replace"
 
 step "a backfill of an occurred-time range"
+kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+"$BUILD/blotter-socrata-server" --listen "127.0.0.1:$PORT" --rows 50000 --seed 13 \
+    --city seattle --log-level warn 2>>"$WORK/server.log" &
+server_pid=$!
+wait_ready
 PREFIX=${PREFIX}b
 export BLOTTER_TOPIC_PREFIX=$PREFIX
 out=$("$BUILD/blotter-producer" --city seattle --since 2024-01-01 --until 2024-07-01 2>&1 >/dev/null)
