@@ -39,6 +39,8 @@
       "Socrata app token, sent as X-App-Token")                                                    \
     X(PAGE_SIZE, "page_size", OPT_INT, "5000", "1..50000", P_PRODUCER, 0,                          \
       "Rows per Socrata request")                                                                  \
+    X(WORKERS, "workers", OPT_INT, "2", "1..64", P_PRODUCER, 0,                                    \
+      "Threads that parse, map, encode and publish rows")                                          \
     X(POLL_INTERVAL_S, "poll_interval_s", OPT_INT, "60", "1..86400", P_PRODUCER, 0,                \
       "Seconds between incremental passes")                                                        \
     X(HTTP_TIMEOUT_S, "http_timeout_s", OPT_INT, "60", "1..3600", P_PRODUCER, 0,                   \

@@ -53,6 +53,7 @@ enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const c
     memset(v, 0, sizeof(*v));
 
     rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0); /* EOF quickly, not after 500 ms */
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "group.id", "blotter.producer-state-reader", NULL, 0);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));

@@ -6,9 +6,14 @@
  *   all messages of a page acknowledged (and of every page before it) → checkpoint
  *
  * The checkpoint never passes a row Kafka has not acknowledged, so the process can be killed at
- * any instant: a restart re-reads at most the pages in flight (duplicates, never gaps). */
+ * any instant: a restart re-reads at most the pages in flight (duplicates, never gaps).
+ *
+ * Threads: the main thread fetches and splits pages, serves delivery reports and owns the page
+ * list and the checkpoint; `workers` threads parse, map, encode and produce rows. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,33 +47,59 @@ static void on_signal(int sig)
  * when every one of them has a delivery report. */
 struct page {
     struct page *next;
-    struct keyset end;  /* the last row's position */
-    size_t outstanding; /* messages without a delivery report yet */
+    struct keyset end;         /* the last row's position (workers advance it under klock) */
+    atomic_size_t outstanding; /* rows handed to workers without a delivery report yet */
     size_t rows;
-    bool complete; /* the whole page arrived and may advance the checkpoint */
-    bool failed;   /* a message of it could not be delivered */
+    bool complete;      /* the whole page arrived and may advance the checkpoint */
+    atomic_bool failed; /* a message of it could not be produced or delivered */
+};
+
+/* A row waiting for a worker. */
+struct work {
+    struct page *pg;
+    char *raw;
+    size_t len;
+};
+
+struct producer;
+
+struct worker {
+    struct producer *p;
+    struct codec *codec;
+    struct map_stats stats;
+    pthread_t thread;
+    bool started;
 };
 
 struct producer {
     struct config *cfg;
     struct city *city;
     rd_kafka_t *rk;
-    struct codec *codec;
     struct socrata *socrata;
     char topic[256], state_topic[256], dlq_topic[256];
     char key[512]; /* checkpoint key */
     const char *base;
     char range_where[512];
-    struct page *head, *tail;      /* pages in fetch order */
+    struct page *head, *tail;      /* pages in fetch order (main thread only) */
     struct page *current;          /* the page being fetched */
     struct checkpoint_value acked; /* newest position whose rows are all acknowledged */
     bool acked_dirty;
     int64_t last_save_ms;
-    bool rewind; /* a delivery failed: re-read from the acknowledged position */
-    struct map_stats stats;
-    uint64_t published, rejected, fetched;
+    atomic_bool rewind; /* a message failed: re-read from the acknowledged position */
+    atomic_ullong published, rejected, unmapped;
+    uint64_t fetched;
     bool drift_reported;
     volatile int ready;
+    /* the work queue, between the main thread and the workers */
+    pthread_mutex_t qlock;
+    pthread_cond_t q_nonempty, q_nonfull, q_idle;
+    struct work *ring;
+    size_t qcap, qhead, qlen;
+    int busy;
+    bool quit;
+    pthread_mutex_t klock; /* pages' end positions */
+    struct worker *workers;
+    int n_workers;
     /* metrics */
     struct metric *m_fetched, *m_published, *m_rejected, *m_pages, *m_http, *m_ck_age, *m_unmapped,
         *m_drift, *m_undelivered;
@@ -100,7 +131,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
         log_emit_limited(LOG_ERROR, "publish.undelivered", 10, "topic=%s error=%s",
                          rd_kafka_topic_name(rkm->rkt), LQ(rd_kafka_err2str(rkm->err)));
     }
-    pg->outstanding--;
+    atomic_fetch_sub(&pg->outstanding, 1);
 }
 
 /* Move the acknowledged position over every leading complete page whose messages are all
@@ -127,11 +158,13 @@ static void advance_acked(struct producer *p)
         if (pg->outstanding > 0 || pg->failed) {
             break;
         }
-        if (pg->end.set) {
-            p->acked.ks = pg->end;
+        if (pg->rows > 0) {
+            if (pg->end.set) {
+                p->acked.ks = pg->end;
+            }
+            p->acked.rows += pg->rows;
+            p->acked_dirty = true;
         }
-        p->acked.rows += pg->rows;
-        p->acked_dirty = true;
         *link = pg->next;
         free(pg);
     }
@@ -174,10 +207,10 @@ static void service(struct producer *p, int timeout_ms)
 
 /* ---- Rows ---- */
 
-static void produce(struct producer *p, const char *topic, const void *key, size_t key_len,
-                    void *value, size_t len, rd_kafka_headers_t *hdrs)
+/* Produce one message of page pg (whose outstanding count already includes it). */
+static void produce(struct producer *p, struct page *pg, const char *topic, const void *key,
+                    size_t key_len, void *value, size_t len, rd_kafka_headers_t *hdrs)
 {
-    struct page *pg = p->current;
     for (;;) {
         rd_kafka_resp_err_t err;
         if (hdrs) {
@@ -192,26 +225,27 @@ static void produce(struct producer *p, const char *topic, const void *key, size
                                     RD_KAFKA_V_END);
         }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            pg->outstanding++;
-            return; /* value and headers now belong to librdkafka */
+            return; /* value, headers and the page's count now belong to librdkafka */
         }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || stop_requested) {
             /* Not taken: the page cannot complete, so the checkpoint will not pass it. */
             free(value);
             if (hdrs) {
                 rd_kafka_headers_destroy(hdrs);
             }
-            pg->failed = true;
             p->rewind = true;
+            pg->failed = true;
+            atomic_fetch_sub(&pg->outstanding, 1); /* the last touch of pg */
             log_emit_limited(LOG_ERROR, "publish.failed", 10, "topic=%s error=%s", topic,
                              LQ(rd_kafka_err2str(err)));
             return;
         }
-        service(p, 50); /* queue full: let deliveries drain */
+        usleep(2000); /* queue full: the main thread is serving delivery reports */
     }
 }
 
-static void dead_letter(struct producer *p, const char *raw, size_t raw_len, const char *reason)
+static void dead_letter(struct producer *p, struct page *pg, const char *raw, size_t raw_len,
+                        const char *reason)
 {
     rd_kafka_headers_t *h = rd_kafka_headers_new(5);
     rd_kafka_header_add(h, "blotter.source", -1, "socrata", -1);
@@ -223,50 +257,169 @@ static void dead_letter(struct producer *p, const char *raw, size_t raw_len, con
     rd_kafka_header_add(h, "blotter.rejected_at", -1, now, -1);
     void *copy = malloc(raw_len ? raw_len : 1);
     memcpy(copy, raw, raw_len);
-    produce(p, p->dlq_topic, p->city->name, strlen(p->city->name), copy, raw_len, h);
     p->rejected++;
     metric_add(p->m_rejected, 1);
     log_emit_limited(LOG_WARN, "row.rejected", 10, "city=%s reason=%s", p->city->name, LQ(reason));
+    produce(p, pg, p->dlq_topic, p->city->name, strlen(p->city->name), copy, raw_len, h);
 }
 
+/* A worker's share: parse, map, encode and produce one row. */
+static void process_row(struct producer *p, struct worker *w, struct page *pg, const char *raw,
+                        size_t raw_len)
+{
+    char err[512], *scrubbed;
+    size_t scrubbed_len;
+    json_t *row = row_parse(raw, raw_len, &scrubbed, &scrubbed_len);
+    if (scrubbed) {
+        raw = scrubbed;
+        raw_len = scrubbed_len;
+    }
+    /* The position moves over every row, mapped or not: a rejected row is in the dead-letter
+     * topic, which is as far as it will ever get. Done first: after produce, pg may be gone. */
+    pthread_mutex_lock(&p->klock);
+    keyset_advance(&pg->end, json_string_value(json_object_get(row, ":updated_at")),
+                   json_string_value(json_object_get(row, ":id")));
+    pthread_mutex_unlock(&p->klock);
+    struct incident inc;
+    incident_init(&inc);
+    uint64_t unmapped = w->stats.unmapped_offense;
+    if (!row) {
+        dead_letter(p, pg, raw, raw_len, "row is not valid JSON");
+    } else if (city_map_row(p->city, row, now_us(), &inc, &w->stats, err, sizeof(err)) != ERR_OK) {
+        dead_letter(p, pg, raw, raw_len, err);
+    } else {
+        if (w->stats.unmapped_offense != unmapped) {
+            p->unmapped++;
+            metric_add(p->m_unmapped, 1);
+        }
+        void *value = NULL;
+        size_t len = 0;
+        if (codec_encode(w->codec, &inc, &value, &len, err, sizeof(err)) != ERR_OK) {
+            dead_letter(p, pg, raw, raw_len, err);
+        } else {
+            p->published++;
+            metric_add(p->m_published, 1);
+            produce(p, pg, p->topic, inc.incident_id, strlen(inc.incident_id), value, len, NULL);
+        }
+    }
+    incident_clear(&inc);
+    json_decref(row);
+    free(scrubbed);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct producer *p = w->p;
+    pthread_mutex_lock(&p->qlock);
+    for (;;) {
+        while (p->qlen == 0 && !p->quit) {
+            pthread_cond_wait(&p->q_nonempty, &p->qlock);
+        }
+        if (p->qlen == 0) {
+            break;
+        }
+        struct work item = p->ring[p->qhead];
+        p->qhead = (p->qhead + 1) % p->qcap;
+        p->qlen--;
+        p->busy++;
+        pthread_cond_signal(&p->q_nonfull);
+        pthread_mutex_unlock(&p->qlock);
+        process_row(p, w, item.pg, item.raw, item.len);
+        free(item.raw);
+        pthread_mutex_lock(&p->qlock);
+        p->busy--;
+        if (p->qlen == 0 && p->busy == 0) {
+            pthread_cond_broadcast(&p->q_idle);
+        }
+    }
+    pthread_mutex_unlock(&p->qlock);
+    return NULL;
+}
+
+/* Main thread: hand a row of the page being fetched to the workers. */
 static int on_row(void *ctx, json_t *row, const char *raw, size_t raw_len)
 {
+    (void)row;
     struct producer *p = ctx;
     struct page *pg = p->current;
-    char err[512];
+    struct work item = {pg, malloc(raw_len + 1), raw_len};
+    memcpy(item.raw, raw, raw_len);
+    item.raw[raw_len] = 0;
     p->fetched++;
     pg->rows++;
     metric_add(p->m_fetched, 1);
-    /* The position moves over every row, mapped or not: a rejected row is in the dead-letter
-     * topic, which is as far as it will ever get. */
-    keyset_advance(&pg->end, json_string_value(json_object_get(row, ":updated_at")),
-                   json_string_value(json_object_get(row, ":id")));
-    if (!row) {
-        dead_letter(p, raw, raw_len, "row is not valid JSON");
-        return 0;
+    atomic_fetch_add(&pg->outstanding, 1);
+    pthread_mutex_lock(&p->qlock);
+    while (p->qlen == p->qcap) {
+        pthread_mutex_unlock(&p->qlock);
+        rd_kafka_poll(p->rk, 1); /* serve delivery reports while the workers catch up */
+        pthread_mutex_lock(&p->qlock);
     }
-    struct incident inc;
-    incident_init(&inc);
-    uint64_t unmapped = p->stats.unmapped_offense;
-    if (city_map_row(p->city, row, now_us(), &inc, &p->stats, err, sizeof(err)) != ERR_OK) {
-        dead_letter(p, raw, raw_len, err);
-        return 0;
-    }
-    if (p->stats.unmapped_offense != unmapped) {
-        metric_add(p->m_unmapped, 1);
-    }
-    void *value = NULL;
-    size_t len = 0;
-    if (codec_encode(p->codec, &inc, &value, &len, err, sizeof(err)) != ERR_OK) {
-        dead_letter(p, raw, raw_len, err);
-    } else {
-        produce(p, p->topic, inc.incident_id, strlen(inc.incident_id), value, len, NULL);
-        p->published++;
-        metric_add(p->m_published, 1);
-    }
-    incident_clear(&inc);
-    rd_kafka_poll(p->rk, 0);
+    p->ring[(p->qhead + p->qlen) % p->qcap] = item;
+    p->qlen++;
+    pthread_cond_signal(&p->q_nonempty);
+    pthread_mutex_unlock(&p->qlock);
     return stop_requested ? 1 : 0;
+}
+
+/* Wait until the workers have taken and finished every queued row. */
+static void workers_drain(struct producer *p)
+{
+    pthread_mutex_lock(&p->qlock);
+    while (p->qlen > 0 || p->busy > 0) {
+        pthread_mutex_unlock(&p->qlock);
+        rd_kafka_poll(p->rk, 1);
+        pthread_mutex_lock(&p->qlock);
+    }
+    pthread_mutex_unlock(&p->qlock);
+}
+
+static int workers_start(struct producer *p, int n, char *err, size_t n_err)
+{
+    pthread_mutex_init(&p->qlock, NULL);
+    pthread_mutex_init(&p->klock, NULL);
+    pthread_cond_init(&p->q_nonempty, NULL);
+    pthread_cond_init(&p->q_nonfull, NULL);
+    pthread_cond_init(&p->q_idle, NULL);
+    p->qcap = 1024;
+    p->ring = calloc(p->qcap, sizeof(*p->ring));
+    p->workers = calloc((size_t)n, sizeof(*p->workers));
+    p->n_workers = n;
+    for (int i = 0; i < n; i++) {
+        struct worker *w = &p->workers[i];
+        w->p = p;
+        w->codec = codec_new((int32_t)config_int(p->cfg, OPT_SCHEMA_REGISTRY_ID), err, n_err);
+        if (!w->codec) {
+            return -1;
+        }
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            err_set(err, n_err, "cannot start a worker thread");
+            return -1;
+        }
+        w->started = true;
+    }
+    return 0;
+}
+
+static void workers_stop(struct producer *p)
+{
+    if (!p->workers) {
+        return;
+    }
+    pthread_mutex_lock(&p->qlock);
+    p->quit = true;
+    pthread_cond_broadcast(&p->q_nonempty);
+    pthread_mutex_unlock(&p->qlock);
+    for (int i = 0; i < p->n_workers; i++) {
+        if (p->workers[i].started) {
+            pthread_join(p->workers[i].thread, NULL);
+        }
+        codec_destroy(p->workers[i].codec);
+    }
+    free(p->workers);
+    free(p->ring);
+    p->workers = NULL;
 }
 
 /* ---- Drift ---- */
@@ -387,7 +540,8 @@ static enum err_class run_pass(struct producer *p, struct progress *pr)
             }
             p->tail = pg;
             p->current = pg;
-            cls = socrata_get(p->socrata, url, on_row, p, &page, err, sizeof(err));
+            cls = socrata_get(p->socrata, url, on_row, p, false, &page, err, sizeof(err));
+            workers_drain(p); /* the page's end position is final once its rows are taken */
             p->current = NULL;
             metric_observe(p->m_http, page.seconds);
             report_drift(p, page.fields);
@@ -640,9 +794,11 @@ int main(int argc, char **argv)
         log_warn("kafka.topics", "attempt=%d reason=%s", attempt + 1, LQ(err));
         sleep(2);
     }
-    p->codec = codec_new((int32_t)config_int(p->cfg, OPT_SCHEMA_REGISTRY_ID), err, sizeof(err));
-    if (!p->codec) {
-        log_error("codec.failed", "reason=%s", LQ(err));
+    /* Convert one wall time before the workers start: the zone is set up once, not racily. */
+    int64_t warm;
+    tz_local_to_utc_us(p->city->time_zone, &(struct civil_time){2024, 1, 1, 0, 0, 0, 0}, &warm);
+    if (workers_start(p, (int)config_int(p->cfg, OPT_WORKERS), err, sizeof(err)) != 0) {
+        log_error("workers.failed", "reason=%s", LQ(err));
         goto out;
     }
     int found = 0;
@@ -682,7 +838,8 @@ int main(int argc, char **argv)
         char url[4096];
         struct socrata_page page;
         if (!query_count_url(url, sizeof(url), p->base, p->city, p->range_where) &&
-            socrata_get(p->socrata, url, on_count, &pr.total, &page, err, sizeof(err)) == ERR_OK) {
+            socrata_get(p->socrata, url, on_count, &pr.total, true, &page, err, sizeof(err)) ==
+                ERR_OK) {
             log_info("backfill.start", "city=%s rows=%lld where=%s", p->city->name,
                      (long long)pr.total, LQ(p->range_where));
         } else {
@@ -714,7 +871,7 @@ int main(int argc, char **argv)
                      "unmapped_offense=%llu updated_at=%s",
                      p->city->name, (unsigned long long)p->fetched,
                      (unsigned long long)p->published, (unsigned long long)p->rejected,
-                     (unsigned long long)p->stats.unmapped_offense,
+                     (unsigned long long)p->unmapped,
                      p->acked.ks.set ? p->acked.ks.updated_at : "-");
             if (backfill) {
                 print_progress(p, &pr, true);
@@ -746,7 +903,7 @@ int main(int argc, char **argv)
 out:
     httpd_stop(httpd);
     socrata_destroy(p->socrata);
-    codec_destroy(p->codec);
+    workers_stop(p);
     if (p->rk) {
         rd_kafka_destroy(p->rk);
     }

@@ -23,14 +23,16 @@ struct rowsplit {
     char *buf;      /* the current element's bytes */
     size_t len, cap;
     size_t rows;
+    bool parse; /* hand parsed rows to cb (else raw text only) */
 };
 
-struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx)
+struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx, bool parse)
 {
     struct rowsplit *rs = calloc(1, sizeof(*rs));
     if (rs) {
         rs->cb = cb;
         rs->ctx = ctx;
+        rs->parse = parse;
     }
     return rs;
 }
@@ -145,29 +147,38 @@ static char *scrub_utf8(const char *text, size_t len, size_t *out_len)
     return out;
 }
 
+json_t *row_parse(const char *raw, size_t len, char **scrubbed, size_t *scrubbed_len)
+{
+    json_error_t jerr;
+    *scrubbed = NULL;
+    *scrubbed_len = 0;
+    json_t *row = json_loadb(raw, len, JSON_ALLOW_NUL, &jerr);
+    if (!row) {
+        /* jansson refuses invalid UTF-8: mark the bad bytes and parse again (rare path). */
+        *scrubbed = scrub_utf8(raw, len, scrubbed_len);
+        if (*scrubbed) {
+            row = json_loadb(*scrubbed, *scrubbed_len, JSON_ALLOW_NUL, &jerr);
+        }
+    }
+    return row;
+}
+
 static int emit(struct rowsplit *rs)
 {
     size_t len = rs->len;
     rs->buf[len] = 0;
-    json_error_t jerr;
-    json_t *row = json_loadb(rs->buf, len, JSON_ALLOW_NUL, &jerr);
-    const char *text = rs->buf;
-    size_t text_len = len;
-    char *scrubbed = NULL;
-    if (!row) {
-        /* jansson refuses invalid UTF-8: mark the bad bytes and parse again (rare path). */
-        size_t scrubbed_len = 0;
-        scrubbed = scrub_utf8(rs->buf, len, &scrubbed_len);
-        if (scrubbed) {
-            text = scrubbed;
-            text_len = scrubbed_len;
-            row = json_loadb(text, text_len, JSON_ALLOW_NUL, &jerr);
-        }
-    }
     rs->rows++;
-    int rc = rs->cb(rs->ctx, row, text, text_len);
-    json_decref(row);
-    free(scrubbed);
+    int rc;
+    if (!rs->parse) {
+        rc = rs->cb(rs->ctx, NULL, rs->buf, len);
+    } else {
+        char *scrubbed;
+        size_t scrubbed_len;
+        json_t *row = row_parse(rs->buf, len, &scrubbed, &scrubbed_len);
+        rc = rs->cb(rs->ctx, row, scrubbed ? scrubbed : rs->buf, scrubbed ? scrubbed_len : len);
+        json_decref(row);
+        free(scrubbed);
+    }
     rs->len = 0;
     return rc;
 }
@@ -385,11 +396,11 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 }
 
 enum err_class socrata_get(struct socrata *s, const char *url, rowsplit_cb cb, void *ctx,
-                           struct socrata_page *page, char *errstr, size_t errstr_size)
+                           bool parse, struct socrata_page *page, char *errstr, size_t errstr_size)
 {
     memset(page, 0, sizeof(*page));
     page->retry_after_s = -1;
-    struct transfer t = {.s = s, .page = page, .rs = rowsplit_new(cb, ctx)};
+    struct transfer t = {.s = s, .page = page, .rs = rowsplit_new(cb, ctx, parse)};
     if (!t.rs) {
         err_set(errstr, errstr_size, "out of memory");
         return ERR_FATAL;

@@ -18,10 +18,15 @@
 typedef int (*rowsplit_cb)(void *ctx, json_t *row, const char *raw, size_t raw_len);
 
 struct rowsplit;
-struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx);
+/* parse = false: cb gets row NULL and the raw text only (for parsing elsewhere, row_parse). */
+struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx, bool parse);
 void rowsplit_destroy(struct rowsplit *rs);
 /* Feed bytes. -1 on a syntax error outside elements (not an array) or when cb asked to stop. */
 int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len);
+/* Parse one row's raw text; text that is not valid UTF-8 is retried with each bad byte replaced
+ * by \u0000 (then *scrubbed holds that text, malloc'ed, for the caller to free). NULL when the
+ * text is not JSON. */
+json_t *row_parse(const char *raw, size_t len, char **scrubbed, size_t *scrubbed_len);
 /* Whether the closing ] has been seen (the page is complete). */
 bool rowsplit_done(const struct rowsplit *rs);
 size_t rowsplit_rows(const struct rowsplit *rs);
@@ -31,7 +36,7 @@ size_t rowsplit_rows(const struct rowsplit *rs);
 struct socrata_page {
     long status;          /* HTTP status, 0 when no response */
     bool out_of_date;     /* X-SODA2-Data-Out-Of-Date: true */
-    bool timed_out; /* the request hit its timeout or stalled */
+    bool timed_out;       /* the request hit its timeout or stalled */
     long retry_after_s;   /* Retry-After, -1 when absent */
     json_t *fields;       /* X-SODA2-Fields as a JSON array, or NULL */
     size_t rows;          /* elements delivered to the callback */
@@ -50,6 +55,6 @@ void socrata_destroy(struct socrata *s);
  * (retry the same page); ERR_FATAL for other statuses (400: the query or the dataset is wrong).
  * page->fields is owned by the caller (json_decref). */
 enum err_class socrata_get(struct socrata *s, const char *url, rowsplit_cb cb, void *ctx,
-                           struct socrata_page *page, char *errstr, size_t errstr_size);
+                           bool parse, struct socrata_page *page, char *errstr, size_t errstr_size);
 
 #endif

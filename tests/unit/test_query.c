@@ -143,7 +143,7 @@ static void test_rowsplit_byte_by_byte(void **state)
     (void)state;
     const char *body = " [ {\"a\":\"x]}[{\\\"\",\"b\":{\"c\":[1,2]}},\n{\"a\":\"\\\\\"} ,{}]\n";
     struct collected c = {0};
-    struct rowsplit *rs = rowsplit_new(collect, &c);
+    struct rowsplit *rs = rowsplit_new(collect, &c, true);
     for (size_t i = 0; body[i]; i++) {
         assert_int_equal(rowsplit_feed(rs, body + i, 1), 0);
     }
@@ -158,7 +158,7 @@ static void test_rowsplit_truncated_and_garbage(void **state)
 {
     (void)state;
     struct collected c = {0};
-    struct rowsplit *rs = rowsplit_new(collect, &c);
+    struct rowsplit *rs = rowsplit_new(collect, &c, true);
     const char *part = "[{\"a\":1},{\"a\":";
     assert_int_equal(rowsplit_feed(rs, part, strlen(part)), 0);
     assert_false(rowsplit_done(rs)); /* a truncated body is not a complete page */
@@ -166,13 +166,13 @@ static void test_rowsplit_truncated_and_garbage(void **state)
     rowsplit_destroy(rs);
 
     memset(&c, 0, sizeof(c));
-    rs = rowsplit_new(collect, &c);
+    rs = rowsplit_new(collect, &c, true);
     const char *err = "{\"code\":\"query.soql.no-such-column\",\"error\":true}";
     assert_int_equal(rowsplit_feed(rs, err, strlen(err)), -1);
     rowsplit_destroy(rs);
 
     memset(&c, 0, sizeof(c));
-    rs = rowsplit_new(collect, &c);
+    rs = rowsplit_new(collect, &c, true);
     assert_int_equal(rowsplit_feed(rs, "[]", 2), 0);
     assert_true(rowsplit_done(rs));
     assert_int_equal(c.rows, 0);
@@ -183,7 +183,7 @@ static void test_rowsplit_invalid_utf8_isolated(void **state)
 {
     (void)state;
     struct collected c = {0};
-    struct rowsplit *rs = rowsplit_new(collect, &c);
+    struct rowsplit *rs = rowsplit_new(collect, &c, true);
     const char body[] = "[{\"a\":\"ok \xc3\xa9\"},{\"a\":\"bad \xff\xfe byte\"},{\"a\":\"ok\"}]";
     assert_int_equal(rowsplit_feed(rs, body, sizeof(body) - 1), 0);
     assert_true(rowsplit_done(rs));
