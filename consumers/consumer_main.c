@@ -196,6 +196,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_pause_partitions(rk, parts); /* newly assigned ones wait too */
         }
         atomic_store(&a->assigned, true);
+        a->last_lag_ms = 0; /* publish the new partitions' lag soon */
     } else {
         log_info("consumer.revoked", "partitions=%d", parts->cnt);
         if (cooperative) {
@@ -924,6 +925,9 @@ static int run(struct app *a)
         if (a->replay && replay_finished(a->replay) && a->n_carry == 0) {
             log_info("replay.done", "messages=%llu", a->t_messages);
             break;
+        }
+        if (!atomic_load(&a->assigned)) {
+            a->last_activity_ms = now; /* idle counts only once partitions are ours */
         }
         if (a->until_idle_s && a->n_carry == 0 &&
             now - a->last_activity_ms >= a->until_idle_s * 1000) {
