@@ -342,8 +342,10 @@ static void collect(struct app *a, struct batch *b)
         }
         taken++;
     }
-    memmove(a->carry, a->carry + taken, (a->n_carry - taken) * sizeof(*a->carry));
-    a->n_carry -= taken;
+    if (taken) {
+        memmove(a->carry, a->carry + taken, (a->n_carry - taken) * sizeof(*a->carry));
+        a->n_carry -= taken;
+    }
 
     int64_t deadline = b->n ? mono_ms() + a->batch_timeout_ms : 0;
     while (!stop_requested && b->n < (size_t)a->batch_size) {
@@ -684,12 +686,18 @@ static enum err_class process_batch(struct app *a, struct batch *b)
     enum err_class cls;
 
     decode_all(a, b);
+    int64_t t_decoded = mono_ms();
     seen_filter(a, b);
+    int64_t t_seen = mono_ms();
     if ((cls = write_batch(a, b)) != ERR_OK || (cls = send_dead_letters(a, b)) != ERR_OK) {
         return cls;
     }
+    int64_t t_written = mono_ms();
     mark_seen(a, b);
     store_offsets(a, b);
+    log_debug("consumer.stages", "decode_ms=%lld seen_ms=%lld write_ms=%lld mark_ms=%lld",
+              (long long)(t_decoded - start), (long long)(t_seen - t_decoded),
+              (long long)(t_written - t_seen), (long long)(mono_ms() - t_written));
 
     metric_add(a->m.messages, (double)b->n);
     metric_add(a->m.batches, 1);
