@@ -1,0 +1,97 @@
+/* The warehouse writer (PostgreSQL). A batch of decoded incidents becomes, in one transaction:
+ * COPY into a temp staging table, then one call of blotter.apply_staged() (schemas/warehouse/
+ * 003_writer.sql) that keeps the newest version per key, replaces older stored versions (across
+ * month partitions), leaves older or identical ones alone, and moves agg_hourly counts by deltas.
+ * The month partitions a batch needs are created before, in a short transaction of their own.
+ *
+ * Version order (total): (source_updated_at, version_hash as a signed 64-bit integer), compared
+ * lexicographically; a strictly greater pair is newer. The same order in C and in SQL. */
+#ifndef BLOTTER_WAREHOUSE_H
+#define BLOTTER_WAREHOUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "incident.h"
+
+/* ---- Pure: version order, batch dedup, COPY encoding (no I/O) ---- */
+
+/* <0, 0, >0 as version A is older than, the same as, newer than version B. */
+int warehouse_version_cmp(int64_t updated_a, uint64_t hash_a, int64_t updated_b, uint64_t hash_b);
+
+/* The newest version of each (city, incident_id) among incs[0..n) (hashes[i] is incs[i]'s
+ * content hash): their indexes into keep[] (room for n), ordered by (city, incident_id).
+ * Returns how many were kept. */
+size_t warehouse_newest(const struct incident *const *incs, const uint64_t *hashes, size_t n,
+                        size_t *keep);
+
+/* ERR_OK when the warehouse can hold inc; ERR_PERMANENT and a reason otherwise (missing key,
+ * time, category or crime_against; invalid UTF-8; a time outside years 1..9999). */
+enum err_class warehouse_check_incident(const struct incident *inc, char *errstr,
+                                        size_t errstr_size);
+
+/* A growable byte buffer. */
+struct wbuf {
+    char *p;
+    size_t len, cap;
+};
+void wbuf_free(struct wbuf *b);
+
+/* Append one line of COPY text format (tab-separated, \N for null, backslash escapes) holding
+ * seq and the incident's columns in the staging table's order; ingested_at defaults to
+ * ingested_default when null. The incident must pass warehouse_check_incident. -1 on OOM. */
+int warehouse_copy_row(struct wbuf *b, int seq, const struct incident *inc, uint64_t hash,
+                       int64_t ingested_default);
+
+/* A UTC time as PostgreSQL timestamptz text: 2024-02-15 07:09:00.000000+00. */
+void warehouse_format_ts(int64_t us, char *buf, size_t n);
+
+/* ---- The writer ---- */
+
+struct warehouse;
+
+enum warehouse_status {
+    WH_SKIPPED = 0, /* dropped by the batch dedup (an older version in the same batch) */
+    WH_INSERTED = 'i',
+    WH_UPDATED = 'u',
+    WH_UNCHANGED = 'n', /* the stored version is the same or newer */
+};
+
+struct warehouse_outcome {
+    char status;          /* enum warehouse_status */
+    uint64_t stored_hash; /* the key's version_hash in the warehouse after the commit */
+};
+
+struct warehouse_counts {
+    size_t inserted, updated, unchanged;
+};
+
+/* Does not connect yet. dsn is copied. */
+struct warehouse *warehouse_new(const char *dsn);
+void warehouse_destroy(struct warehouse *wh);
+
+/* Connect when not connected: apply migrations (first time), set the session up, prepare
+ * statements. ERR_TRANSIENT while PostgreSQL is unreachable. */
+enum err_class warehouse_connect(struct warehouse *wh, char *errstr, size_t errstr_size);
+bool warehouse_connected(const struct warehouse *wh);
+
+/* The warehouse's random id (valid after a successful connect). */
+const char *warehouse_id(const struct warehouse *wh);
+
+/* Write incs[0..n) (content hashes in hashes[]) in one transaction. out[i] tells what became of
+ * incs[i]. On error nothing was committed; ERR_TRANSIENT drops the connection (the next call
+ * reconnects), ERR_PERMANENT means some record cannot be stored (split the batch to find it). */
+enum err_class warehouse_upsert_batch(struct warehouse *wh, const struct incident *const *incs,
+                                      const uint64_t *hashes, size_t n,
+                                      struct warehouse_outcome *out,
+                                      struct warehouse_counts *counts, char *errstr,
+                                      size_t errstr_size);
+
+/* Rows waiting in the DEFAULT partition; when there are any, they are moved into their months'
+ * partitions (blotter.drain_default_partition) and *rows says how many there were. */
+enum err_class warehouse_drain_default(struct warehouse *wh, long long *rows, char *errstr,
+                                       size_t errstr_size);
+
+#endif
