@@ -237,6 +237,20 @@ int tz_local_to_utc_us(const char *zone, const struct civil_time *ct, int64_t *o
     return 0;
 }
 
+int tz_utc_offset_s(const char *zone, int64_t utc_s, int *offset_s)
+{
+    if (strcmp(current_zone, zone) != 0 && (!tz_valid(zone) || use_zone(zone) != 0)) {
+        return -1;
+    }
+    time_t t = (time_t)utc_s;
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) {
+        return -1;
+    }
+    *offset_s = (int)tm.tm_gmtoff;
+    return 0;
+}
+
 void us_format(int64_t us, bool micro, char *buf, size_t n)
 {
     struct civil_time ct;

@@ -31,6 +31,10 @@ int64_t iso8601_to_us(const char *s);
  * is read with the offset in force before the gap. Returns -1 for an unknown zone. */
 int tz_local_to_utc_us(const char *zone, const struct civil_time *ct, int64_t *out_us);
 
+/* The inverse direction: the offset from UTC (local - UTC, seconds) in force in zone at the UTC
+ * instant utc_s, daylight saving included. Returns -1 for an unknown zone. */
+int tz_utc_offset_s(const char *zone, int64_t utc_s, int *offset_s);
+
 /* Whether the zone exists in the system's zone database. */
 bool tz_valid(const char *zone);
 

@@ -96,20 +96,24 @@ struct col {
     const char *type_name;
     const char **values; /* R_VALUES / R_TEXT choices */
     size_t n_values;
-    bool date_only;           /* R_OCC / R_REP with a separate time column */
-    enum sc_time_format tfmt; /* R_OCC_TIME / R_REP_TIME */
-    bool versioned;           /* changes with the version */
-    unsigned null_one_in;     /* omitted about 1 in N rows (0: never) */
+    bool date_only;        /* R_OCC / R_REP with a separate time column */
+    enum time_format tfmt; /* R_OCC_TIME / R_REP_TIME */
+    bool versioned;        /* changes with the version */
+    unsigned null_one_in;  /* omitted about 1 in N rows (0: never) */
 };
 
 struct gen_city {
-    const struct sc_city *city;
+    const struct city *city;
+    struct gen_hints hints;
     uint64_t key, rows;
     int64_t anchor_ms, first_ms, step_ms;
     uint64_t total_runs;
     uint64_t *block_prefix; /* runs started before each block of 4096 rows */
     size_t n_blocks;
-    int tz_offset_s;
+    /* The zone's UTC offsets: offset tz_off_s[k] from tz_at_ms[k] on (tz_at_ms[0] = INT64_MIN). */
+    int64_t *tz_at_ms;
+    int *tz_off_s;
+    size_t n_tz;
     struct col *cols;
     size_t n_cols;
     int text_col; /* a text column for malformations (address or first text), -1 none */
@@ -153,9 +157,10 @@ static void set_role(struct col *c, enum role role, enum soql_type type, const c
 
 static int classify(struct gen_city *g, struct col *c, char *errstr, size_t errstr_size)
 {
-    const struct sc_city *city = g->city;
+    const struct city *city = g->city;
+    const struct gen_hints *hints = &g->hints;
     const char *f = c->name;
-    json_t *vals = city->values ? json_object_get(city->values, f) : NULL;
+    json_t *vals = hints->values ? json_object_get(hints->values, f) : NULL;
     bool is_id = false;
     for (size_t k = 0; k < city->n_id_fields; k++) {
         is_id |= eq(f, city->id_fields[k]);
@@ -183,14 +188,14 @@ static int classify(struct gen_city *g, struct col *c, char *errstr, size_t errs
         set_role(c, R_CATEGORY, SOQL_TEXT, "text");
         c->versioned = true;
     } else if (eq(f, city->latitude)) {
-        set_role(c, R_LAT, city->redacted ? SOQL_TEXT : SOQL_NUMBER,
-                 city->redacted ? "text" : "number");
+        set_role(c, R_LAT, hints->redacted ? SOQL_TEXT : SOQL_NUMBER,
+                 hints->redacted ? "text" : "number");
     } else if (eq(f, city->longitude)) {
-        set_role(c, R_LON, city->redacted ? SOQL_TEXT : SOQL_NUMBER,
-                 city->redacted ? "text" : "number");
-    } else if (eq(f, city->location) && city->location_shape != SC_LOC_NONE) {
+        set_role(c, R_LON, hints->redacted ? SOQL_TEXT : SOQL_NUMBER,
+                 hints->redacted ? "text" : "number");
+    } else if (eq(f, city->location) && hints->location_shape != LOC_NONE) {
         set_role(c, R_LOCATION, SOQL_GEO,
-                 city->location_shape == SC_LOC_POINT ? "point" : "location");
+                 hints->location_shape == LOC_POINT ? "point" : "location");
     } else if (json_is_array(vals) && json_array_size(vals) > 0) {
         set_role(c, R_VALUES, SOQL_TEXT, "text");
         c->n_values = json_array_size(vals);
@@ -355,7 +360,155 @@ void gen_base_meta(const struct gen_city *g, uint64_t i, struct gen_meta *m)
 
 /* ---- City ---- */
 
-struct gen_city *gen_city_new(const struct sc_city *city, uint64_t seed, uint64_t rows,
+int gen_hints_read(const struct city *city, struct gen_hints *h, char *errstr, size_t errstr_size)
+{
+    memset(h, 0, sizeof(*h));
+    h->location_shape = LOC_NONE;
+    h->rows_per_report = 1;
+    const json_t *gen = city->generator;
+    if (!gen || json_is_null(gen)) {
+        return 0;
+    }
+    if (!json_is_object(gen)) {
+        err_set(errstr, errstr_size, "generator: expected an object");
+        return -1;
+    }
+    const json_t *id = json_object_get(gen, "id");
+    if (id && !(json_is_string(id) && strcmp(json_string_value(id), "serial") == 0)) {
+        err_set(errstr, errstr_size, "generator.id: only \"serial\" is supported");
+        return -1;
+    }
+    const json_t *shape = json_object_get(gen, "location_shape");
+    const char *sh = json_string_value(shape);
+    if (!shape || (sh && strcmp(sh, "none") == 0)) {
+        h->location_shape = LOC_NONE;
+    } else if (sh && strcmp(sh, "point") == 0) {
+        h->location_shape = LOC_POINT;
+    } else if (sh && strcmp(sh, "latlon") == 0) {
+        h->location_shape = LOC_LATLON;
+    } else if (sh && strcmp(sh, "legacy") == 0) {
+        h->location_shape = LOC_LEGACY;
+    } else {
+        err_set(errstr, errstr_size,
+                "generator.location_shape: expected point, latlon, legacy or none");
+        return -1;
+    }
+    if (!city->location) {
+        h->location_shape = LOC_NONE;
+    }
+    json_t *values = json_object_get(gen, "values");
+    if (values && !json_is_object(values)) {
+        err_set(errstr, errstr_size, "generator.values: expected an object of field -> values");
+        return -1;
+    }
+    h->values = values;
+    const json_t *redacted = json_object_get(gen, "redacted");
+    if (redacted && !json_is_string(redacted)) {
+        err_set(errstr, errstr_size, "generator.redacted: expected a string");
+        return -1;
+    }
+    h->redacted = json_string_value(redacted);
+    const json_t *rpr = json_object_get(gen, "rows_per_report");
+    if (rpr) {
+        if (!json_is_integer(rpr) || json_integer_value(rpr) < 1 || json_integer_value(rpr) > 100) {
+            err_set(errstr, errstr_size, "generator.rows_per_report: expected 1..100");
+            return -1;
+        }
+        h->rows_per_report = (int)json_integer_value(rpr);
+    }
+    return 0;
+}
+
+int64_t gen_anchor_ms(int64_t now_ms)
+{
+    return now_ms >= GEN_ANCHOR_MS ? GEN_ANCHOR_MS : now_ms - now_ms % 86400000;
+}
+
+static int zone_push(struct gen_city *g, size_t *cap, int64_t at_ms, int off_s)
+{
+    if (g->n_tz == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        int64_t *at = realloc(g->tz_at_ms, ncap * sizeof(*at));
+        if (!at) {
+            return -1;
+        }
+        g->tz_at_ms = at;
+        int *off = realloc(g->tz_off_s, ncap * sizeof(*off));
+        if (!off) {
+            return -1;
+        }
+        g->tz_off_s = off;
+        *cap = ncap;
+    }
+    g->tz_at_ms[g->n_tz] = at_ms;
+    g->tz_off_s[g->n_tz++] = off_s;
+    return 0;
+}
+
+/* The zone's offset changes from a year before the first base row to 30 years after the anchor,
+ * found by probing once a day and bisecting to the second (a zone changing its offset twice
+ * within one day would lose that pair; no city zone does). Outside the range the nearest known
+ * offset applies. Reads the zone database through TZ: not thread-safe, done once per city. */
+static int zone_table(struct gen_city *g, char *errstr, size_t errstr_size)
+{
+    const char *zone = g->city->time_zone;
+    int64_t lo = (g->anchor_ms - GEN_SPAN_MS) / 1000 - 366 * 86400LL;
+    int64_t hi = g->anchor_ms / 1000 + 30 * 366 * 86400LL;
+    size_t cap = 0;
+    int prev;
+    if (tz_utc_offset_s(zone, lo, &prev) != 0) {
+        err_set(errstr, errstr_size, "unknown time zone %s", zone);
+        return -1;
+    }
+    if (zone_push(g, &cap, INT64_MIN, prev) != 0) {
+        goto oom;
+    }
+    for (int64_t t = lo + 86400; t <= hi; t += 86400) {
+        int off;
+        if (tz_utc_offset_s(zone, t, &off) != 0) {
+            err_set(errstr, errstr_size, "unknown time zone %s", zone);
+            return -1;
+        }
+        if (off == prev) {
+            continue;
+        }
+        int64_t a = t - 86400, b = t; /* offset(a) == prev, offset(b) == off */
+        while (b - a > 1) {
+            int64_t mid = a + (b - a) / 2;
+            int mo = prev;
+            tz_utc_offset_s(zone, mid, &mo); /* the zone is known by now */
+            if (mo == prev) {
+                a = mid;
+            } else {
+                b = mid;
+            }
+        }
+        if (zone_push(g, &cap, b * 1000, off) != 0) {
+            goto oom;
+        }
+        prev = off;
+    }
+    return 0;
+oom:
+    err_set(errstr, errstr_size, "out of memory");
+    return -1;
+}
+
+int64_t gen_local_ms(const struct gen_city *g, int64_t utc_ms)
+{
+    size_t lo = 0, hi = g->n_tz; /* the last entry with tz_at_ms <= utc_ms */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->tz_at_ms[mid] <= utc_ms) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return utc_ms + (g->n_tz ? (int64_t)g->tz_off_s[lo] * 1000 : 0);
+}
+
+struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t rows,
                               int64_t anchor_ms, char *errstr, size_t errstr_size)
 {
     struct gen_city *g = calloc(1, sizeof(*g));
@@ -364,6 +517,14 @@ struct gen_city *gen_city_new(const struct sc_city *city, uint64_t seed, uint64_
         return NULL;
     }
     g->city = city;
+    if (gen_hints_read(city, &g->hints, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    if (city->n_fields == 0) {
+        err_set(errstr, errstr_size,
+                "fields: the generator needs the list of the dataset's fields");
+        goto fail;
+    }
     uint64_t h = 1469598103934665603ULL;
     for (const char *p = city->name; *p; p++) {
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
@@ -407,14 +568,8 @@ struct gen_city *gen_city_new(const struct sc_city *city, uint64_t seed, uint64_
             }
         }
     }
-    /* The zone's standard offset, once: floating timestamps are wall time near UTC - offset. */
-    g->tz_offset_s = 0;
-    if (city->time_zone && tz_valid(city->time_zone)) {
-        struct civil_time ct = {.year = 2024, .month = 1, .day = 15, .hour = 12};
-        int64_t utc;
-        if (tz_local_to_utc_us(city->time_zone, &ct, &utc) == 0) {
-            g->tz_offset_s = (int)((civil_to_us(&ct) - utc) / 1000000);
-        }
+    if (zone_table(g, errstr, errstr_size) != 0) {
+        goto fail;
     }
     /* Runs: count run starts per block. */
     g->n_blocks = (size_t)((rows >> BLOCK_SHIFT) + 1);
@@ -453,10 +608,12 @@ void gen_city_destroy(struct gen_city *g)
     }
     free(g->cols);
     free(g->block_prefix);
+    free(g->tz_at_ms);
+    free(g->tz_off_s);
     free(g);
 }
 
-const struct sc_city *gen_city_file(const struct gen_city *g)
+const struct city *gen_city_file(const struct gen_city *g)
 {
     return g->city;
 }
@@ -666,17 +823,17 @@ int gen_malformed_kind(const struct gen_city *g, uint64_t index, unsigned malfor
     return 1 + (int)((h >> 40) % 5);
 }
 
-static void format_time_col(int64_t local_ms, enum sc_time_format fmt, char *out)
+static void format_time_col(int64_t local_ms, enum time_format fmt, char *out)
 {
     struct civil_time ct;
     us_to_civil(local_ms * 1000, &ct);
     char *p = out;
     p = put_digits(p, (uint64_t)ct.hour, 2);
-    if (fmt != SC_TIME_HHMM) {
+    if (fmt != TIME_HHMM) {
         *p++ = ':';
     }
     p = put_digits(p, (uint64_t)ct.minute, 2);
-    if (fmt == SC_TIME_HH_MM_SS) {
+    if (fmt == TIME_HH_MM_SS) {
         *p++ = ':';
         p = put_digits(p, (uint64_t)ct.second, 2);
     }
@@ -686,7 +843,8 @@ static void format_time_col(int64_t local_ms, enum sc_time_format fmt, char *out
 void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned malformed_k,
                   struct gen_row *r)
 {
-    const struct sc_city *city = g->city;
+    const struct city *city = g->city;
+    const struct gen_hints *hints = &g->hints;
     if (r->n_vals < g->n_cols) {
         free(r->vals);
         r->vals = calloc(g->n_cols, sizeof(struct gen_val));
@@ -717,17 +875,18 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
         }
     }
     occ -= ((occ % 60000) + 60000) % 60000;
-    int64_t occ_local = occ + (int64_t)g->tz_offset_s * 1000;
-    int64_t rep_local = occ_local + (int64_t)(hrow(g, i, 22) % 360) * 60000;
-    if (rep_local > m->origin_ms + (int64_t)g->tz_offset_s * 1000) {
-        rep_local = m->origin_ms + (int64_t)g->tz_offset_s * 1000;
+    int64_t rep = occ + (int64_t)(hrow(g, i, 22) % 360) * 60000;
+    if (rep > m->origin_ms) {
+        rep = m->origin_ms;
     }
-    rep_local -= ((rep_local % 60000) + 60000) % 60000;
+    rep -= ((rep % 60000) + 60000) % 60000;
+    /* Wall times in the city's zone, daylight saving included. */
+    int64_t occ_local = gen_local_ms(g, occ), rep_local = gen_local_ms(g, rep);
 
     /* Coordinates: 1 in 100 "0", 1 in 100 redacted (or omitted), 1 in 100 omitted. */
     uint64_t hc = hrow(g, i, 23);
     int coord_state = hc % 100 == 0 ? 1 : hc % 100 == 1 ? 2 : hc % 100 == 2 ? 3 : 0;
-    if (coord_state == 2 && !city->redacted) {
+    if (coord_state == 2 && !hints->redacted) {
         coord_state = 3;
     }
     double lat =
@@ -744,10 +903,10 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
     }
 
     uint64_t report_start = i;
-    if (city->rows_per_report > 1) {
+    if (hints->rows_per_report > 1) {
         /* Consecutive rows share a report: a row starts a report 1 in 2 times, or after
          * rows_per_report rows. */
-        while (report_start > 0 && i - report_start + 1 < (uint64_t)city->rows_per_report &&
+        while (report_start > 0 && i - report_start + 1 < (uint64_t)hints->rows_per_report &&
                hrow(g, report_start, 29) % 2 != 0) {
             report_start--;
         }
@@ -803,7 +962,7 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
             if (city->n_categories == 0 || h % 200 == 0) {
                 set_str(r, k, "UNCLASSIFIED OFFENSE");
             } else {
-                set_str(r, k, city->categories[(h >> 8) % city->n_categories]);
+                set_str(r, k, city->categories[(h >> 8) % city->n_categories].source);
             }
             break;
         case R_LAT:
@@ -811,17 +970,17 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
             if (coord_state == 3) {
                 break;
             }
-            set_str(r, k, coord_state == 2 ? city->redacted : c->role == R_LAT ? lat_s : lon_s);
+            set_str(r, k, coord_state == 2 ? hints->redacted : c->role == R_LAT ? lat_s : lon_s);
             break;
         case R_LOCATION: {
             if (coord_state == 3 || coord_state == 2) {
                 break;
             }
             int n;
-            if (city->location_shape == SC_LOC_POINT) {
+            if (hints->location_shape == LOC_POINT) {
                 n = snprintf(buf, sizeof(buf), "{\"type\":\"Point\",\"coordinates\":[%s,%s]}",
                              lon_s, lat_s);
-            } else if (city->location_shape == SC_LOC_LATLON) {
+            } else if (hints->location_shape == LOC_LATLON) {
                 n = snprintf(buf, sizeof(buf), "{\"latitude\":\"%s\",\"longitude\":\"%s\"}", lat_s,
                              lon_s);
             } else {
@@ -878,8 +1037,7 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
             break;
         }
         case R_TIMESTAMP: {
-            int64_t t =
-                m->updated_ms + (int64_t)g->tz_offset_s * 1000 - (int64_t)(h % (3600 * 48)) * 1000;
+            int64_t t = gen_local_ms(g, m->updated_ms - (int64_t)(h % (3600 * 48)) * 1000);
             format_ts(t - ((t % 1000) + 1000) % 1000, false, buf);
             set_str(r, k, buf);
             break;

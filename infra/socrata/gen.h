@@ -5,7 +5,11 @@
  * Base rows 0..rows-1 have :updated_at non-decreasing in the index, in runs of 1..500 rows
  * sharing one value (keyset paging must handle ties), spread over three years before the anchor.
  * :id is "row-" + 10 zero-padded digits of the index, so string order = index order. The
- * occurred time is hours to weeks before the row's first :updated_at (its origin). */
+ * occurred time is hours to weeks before the row's first :updated_at (its origin), written as
+ * wall time in the city's zone (daylight saving included).
+ *
+ * The city comes from producers/city.c (the one reader of city files); the "generator" object
+ * of the file holds the hints read here (struct gen_hints). */
 #ifndef BLOTTER_SOCRATA_GEN_H
 #define BLOTTER_SOCRATA_GEN_H
 
@@ -13,7 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cityfile.h"
+#include <jansson.h>
+
+#include "city.h"
 #include "soql.h"
 
 /* Column ids of the system fields (data fields are 0..n_cols-1). */
@@ -38,15 +44,37 @@ void gen_buf_put(struct gen_buf *b, const char *s, size_t n);
 void gen_buf_puts(struct gen_buf *b, const char *s);
 void gen_buf_free(struct gen_buf *b);
 
+/* The city file's "generator" hints (producers/cities/README.md). */
+struct gen_hints {
+    enum location_shape location_shape; /* LOC_NONE also when the city has no location field */
+    json_t *values;                     /* field -> sample values (borrowed), or NULL */
+    const char *redacted;               /* text standing for hidden coordinates, or NULL */
+    int rows_per_report;                /* most consecutive rows sharing a report id (1..100) */
+};
+/* Read city->generator (absent: defaults). -1 with errstr on a wrong type or value; "id" must
+ * be "serial" (the only id scheme) when present. */
+int gen_hints_read(const struct city *city, struct gen_hints *h, char *errstr, size_t errstr_size);
+
+/* The anchor the server uses: GEN_ANCHOR_MS, a fixed instant, so that the base rows do not
+ * depend on the day the server starts; only a clock before it falls back to the start of the
+ * current UTC day (base rows' :updated_at stay in the past either way). */
+#define GEN_ANCHOR_MS 1767225600000LL /* 2026-01-01T00:00:00Z */
+int64_t gen_anchor_ms(int64_t now_ms);
+
 struct gen_city;
 
-/* Build the generator of a city (borrowing city). anchor_ms: base rows' :updated_at lie in
- * [anchor - 3 years, anchor - 1 hour). NULL with errstr on failure. */
-struct gen_city *gen_city_new(const struct sc_city *city, uint64_t seed, uint64_t rows,
+/* Build the generator of a city (borrowing city, which must outlive it). anchor_ms: base rows'
+ * :updated_at lie in [anchor - 3 years, anchor - 1 hour). NULL with errstr on failure (bad
+ * generator hints, no fields). Not thread-safe: it reads the zone database through TZ (see
+ * timeutil.h); build every city before serving. */
+struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t rows,
                               int64_t anchor_ms, char *errstr, size_t errstr_size);
 void gen_city_destroy(struct gen_city *g);
 
-const struct sc_city *gen_city_file(const struct gen_city *g);
+const struct city *gen_city_file(const struct gen_city *g);
+/* The wall time (ms, read as UTC) in the city's zone at instant utc_ms. Thread-safe (a table
+ * built by gen_city_new). */
+int64_t gen_local_ms(const struct gen_city *g, int64_t utc_ms);
 uint64_t gen_rows(const struct gen_city *g);
 size_t gen_n_cols(const struct gen_city *g);
 const char *gen_col_name(const struct gen_city *g, int col);

@@ -118,7 +118,7 @@ static void nap_ms(struct sserver *srv, long ms)
 static int city_by_name(const struct sserver *srv, const char *name)
 {
     for (size_t c = 0; name && c < srv->n_cities; c++) {
-        const struct sc_city *city = gen_city_file(store_gen(srv->cities[c]));
+        const struct city *city = gen_city_file(store_gen(srv->cities[c]));
         if (strcmp(city->name, name) == 0 || strcmp(city->dataset, name) == 0) {
             return (int)c;
         }
@@ -582,7 +582,7 @@ static json_t *status_json(struct sserver *srv)
     for (size_t c = 0; c < srv->n_cities; c++) {
         struct store_stats st;
         store_stats(srv->cities[c], &st);
-        const struct sc_city *city = gen_city_file(store_gen(srv->cities[c]));
+        const struct city *city = gen_city_file(store_gen(srv->cities[c]));
         char last[40] = "", repl[40] = "";
         if (st.last_change_ms) {
             gen_format_fixed(st.last_change_ms, last, sizeof(last));

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cityfile.h"
+#include "city.h"
 #include "config.h"
 #include "gen.h"
 #include "log.h"
@@ -25,7 +25,7 @@ int main(int argc, char **argv)
     struct config *cfg = config_new(P_SERVER, "blotter-socrata-server",
                                     "Local Socrata-compatible server with generated city data, "
                                     "live changes and fault switches (infra/socrata/README.md)");
-    struct sc_city **files = NULL;
+    struct city **files = NULL;
     size_t n = 0;
     char **names = NULL;
     struct sserver *srv = NULL;
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     const char *dir = config_str(cfg, OPT_CITIES_DIR);
     size_t n_names = config_list_len(cfg, OPT_CITY);
     if (n_names == 0) {
-        names = sc_city_names(dir, errstr, sizeof(errstr));
+        names = city_names(dir, errstr, sizeof(errstr));
         if (!names) {
             log_error("config.cities", "error=%s", LQ(errstr));
             rc = 2;
@@ -75,15 +75,14 @@ int main(int argc, char **argv)
         free(stores);
         goto out;
     }
-    /* Base rows end an hour before the start of the current UTC day: a restart on the same day
-     * serves the same bytes. */
-    int64_t start_ms = now_us() / 1000;
-    int64_t anchor_ms = start_ms - start_ms % 86400000;
+    /* Base rows end an hour before a fixed anchor (gen_anchor_ms): every start serves the same
+     * bytes for the same seed, rows and city files. */
+    int64_t anchor_ms = gen_anchor_ms(now_us() / 1000);
     uint64_t rows = (uint64_t)config_int(cfg, OPT_ROWS);
     uint64_t seed = (uint64_t)config_int(cfg, OPT_SEED);
     for (size_t c = 0; c < n_names; c++) {
         const char *name = names ? names[c] : config_list_item(cfg, OPT_CITY, c);
-        files[c] = sc_city_load(dir, name, errstr, sizeof(errstr));
+        files[c] = city_load(dir, name, errstr, sizeof(errstr));
         struct gen_city *g =
             files[c] ? gen_city_new(files[c], seed, rows, anchor_ms, errstr, sizeof(errstr)) : NULL;
         stores[c] = g ? store_city_new(g, seed) : NULL;
@@ -122,10 +121,10 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     for (size_t c = 0; files && c < n; c++) {
-        sc_city_destroy(files[c]);
+        city_destroy(files[c]);
     }
     free(files);
-    sc_city_names_free(names);
+    city_names_free(names);
     config_destroy(cfg);
     return rc;
 }

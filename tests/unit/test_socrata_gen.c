@@ -2,18 +2,22 @@
  * :id and :updated_at order with ties, value encodings, location shapes, split date/time
  * columns, versions, malformed rows, and a keyset walk across changes. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmocka_all.h"
 
-#include "cityfile.h"
+#include "city.h"
 #include "gen.h"
 #include "soql.h"
 #include "store.h"
+#include "timeutil.h"
 
 static const char *chicago_json =
-    "{\"name\":\"chicago\",\"dataset\":\"ijzp-q8t2\",\"time_zone\":\"America/Chicago\","
+    "{\"name\":\"chicago\",\"domain\":\"example.org\",\"dataset\":\"ijzp-q8t2\",\"time_zone\":"
+    "\"America/Chicago\","
     "\"bbox\":[41.6,-87.95,42.05,-87.5],\"incident_id\":[\"id\"],\"report_id\":\"case_number\","
     "\"occurred_at\":{\"field\":\"date\"},\"reported_at\":null,\"offense_code\":\"iucr\","
     "\"offense\":[\"primary_type\",\"description\"],\"area\":\"district\",\"beat\":\"beat\","
@@ -28,7 +32,8 @@ static const char *chicago_json =
     "[\"SIMPLE\",\"AUTOMOBILE\"]}}}";
 
 static const char *nyc_json =
-    "{\"name\":\"nyc\",\"dataset\":\"5uac-w243\",\"time_zone\":\"America/New_York\","
+    "{\"name\":\"nyc\",\"domain\":\"example.org\",\"dataset\":\"5uac-w243\",\"time_zone\":"
+    "\"America/New_York\","
     "\"bbox\":[40.4,-74.3,40.95,-73.65],\"incident_id\":\"cmplnt_num\",\"report_id\":null,"
     "\"occurred_at\":{\"field\":\"cmplnt_fr_dt\",\"time\":\"cmplnt_fr_tm\",\"time_format\":"
     "\"HH:MM:SS\"},\"reported_at\":{\"field\":\"rpt_dt\"},\"category_from\":\"ofns_desc\","
@@ -38,7 +43,8 @@ static const char *nyc_json =
     "\"generator\":{\"location_shape\":\"latlon\"}}";
 
 static const char *la_json =
-    "{\"name\":\"los-angeles\",\"dataset\":\"2nrs-mtv8\",\"time_zone\":\"America/Los_Angeles\","
+    "{\"name\":\"los-angeles\",\"domain\":\"example.org\",\"dataset\":\"2nrs-mtv8\",\"time_zone\":"
+    "\"America/Los_Angeles\","
     "\"bbox\":[33.7,-118.7,34.35,-118.15],\"incident_id\":[\"dr_no\"],\"occurred_at\":"
     "{\"field\":\"date_occ\",\"time\":\"time_occ\",\"time_format\":\"HHMM\"},\"latitude\":"
     "\"lat\",\"longitude\":\"lon\",\"category_from\":\"crm_cd_desc\",\"categories\":{\"X\":"
@@ -46,7 +52,8 @@ static const char *la_json =
     "\"lon\"],\"generator\":{\"location_shape\":\"none\"}}";
 
 static const char *seattle_json =
-    "{\"name\":\"seattle\",\"dataset\":\"tazs-3rd5\",\"time_zone\":\"America/Los_Angeles\","
+    "{\"name\":\"seattle\",\"domain\":\"example.org\",\"dataset\":\"tazs-3rd5\",\"time_zone\":"
+    "\"America/Los_Angeles\","
     "\"bbox\":[47.4,-122.45,47.8,-122.2],\"incident_id\":[\"offense_id\"],\"report_id\":"
     "\"report_number\",\"occurred_at\":{\"field\":\"offense_date\"},\"latitude\":\"latitude\","
     "\"longitude\":\"longitude\",\"location\":\"location\",\"category_from\":"
@@ -57,15 +64,48 @@ static const char *seattle_json =
 
 #define ANCHOR 1767225600000LL /* 2026-01-01T00:00:00Z */
 
+/* A city from JSON text, through the project's loader: written to <tmp>/<name>.json, loaded with
+ * city_load, removed. NULL with err on failure. */
+static struct city *city_from_json(const char *json, char *err, size_t err_size)
+{
+    json_t *root = json_loads(json, 0, NULL);
+    const char *name = json_string_value(json_object_get(root, "name"));
+    if (!name) {
+        json_decref(root);
+        snprintf(err, err_size, "test city JSON without a name");
+        return NULL;
+    }
+    char dir[] = "/tmp/test_socrata_gen.XXXXXX", path[256];
+    if (!mkdtemp(dir)) {
+        json_decref(root);
+        snprintf(err, err_size, "mkdtemp failed");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/%s.json", dir, name);
+    FILE *f = fopen(path, "w");
+    struct city *city = NULL;
+    if (f) {
+        fputs(json, f);
+        fclose(f);
+        city = city_load(dir, name, err, err_size);
+    } else {
+        snprintf(err, err_size, "cannot write %s", path);
+    }
+    remove(path);
+    rmdir(dir);
+    json_decref(root);
+    return city;
+}
+
 struct fixture {
-    struct sc_city *city;
+    struct city *city;
     struct gen_city *g;
 };
 
 static void load(struct fixture *f, const char *json, uint64_t seed, uint64_t rows)
 {
-    char err[256];
-    f->city = sc_city_parse(json, err, sizeof(err));
+    char err[512];
+    f->city = city_from_json(json, err, sizeof(err));
     if (!f->city) {
         fail_msg("city: %s", err);
     }
@@ -78,7 +118,7 @@ static void load(struct fixture *f, const char *json, uint64_t seed, uint64_t ro
 static void unload(struct fixture *f)
 {
     gen_city_destroy(f->g);
-    sc_city_destroy(f->city);
+    city_destroy(f->city);
 }
 
 /* Row i (version v, malformed 1 in k) as parsed JSON with system fields. */
@@ -366,13 +406,135 @@ static void test_malformed(void **state)
     unload(&f);
 }
 
+/* Occurred wall times follow the zone's daylight saving: every wall time exists (none in a
+ * spring gap) and reads back, through the producer's conversion, to an instant showing it. */
+static void test_daylight_saving(void **state)
+{
+    (void)state;
+    struct fixture f;
+    load(&f, nyc_json, 1, 20000);
+    /* the table against the zone database */
+    for (int64_t t = ANCHOR - GEN_SPAN_MS - 86400000LL * 60; t < ANCHOR + 86400000LL * 400;
+         t += 7 * 3600000LL + 13 * 60000LL + 7000) {
+        int off;
+        assert_int_equal(tz_utc_offset_s("America/New_York", t / 1000, &off), 0);
+        assert_true(gen_local_ms(f.g, t) == t + (int64_t)off * 1000);
+    }
+    assert_true(gen_local_ms(f.g, iso8601_to_us("2025-07-01T12:00:00Z") / 1000) ==
+                iso8601_to_us("2025-07-01T08:00:00Z") / 1000);
+    assert_true(gen_local_ms(f.g, iso8601_to_us("2025-01-15T12:00:00Z") / 1000) ==
+                iso8601_to_us("2025-01-15T07:00:00Z") / 1000);
+    /* rows */
+    struct gen_buf buf = {0};
+    int summer = 0, winter = 0;
+    for (uint64_t i = 0; i < 20000; i++) {
+        json_t *j = row_json(f.g, i, 0, 0, &buf);
+        char wall[40];
+        snprintf(wall, sizeof(wall), "%.10sT%s",
+                 json_string_value(json_object_get(j, "cmplnt_fr_dt")),
+                 json_string_value(json_object_get(j, "cmplnt_fr_tm")));
+        struct civil_time ct;
+        bool has_zone;
+        int off;
+        assert_int_equal(iso8601_parse(wall, &ct, &has_zone, &off), 0);
+        int64_t utc_us;
+        assert_int_equal(tz_local_to_utc_us("America/New_York", &ct, &utc_us), 0);
+        int64_t wall_ms = civil_to_us(&ct) / 1000;
+        if (gen_local_ms(f.g, utc_us / 1000) != wall_ms) {
+            fail_msg("row %llu: wall time %s does not exist in America/New_York",
+                     (unsigned long long)i, wall);
+        }
+        summer += wall_ms - utc_us / 1000 == -4 * 3600000LL;
+        winter += wall_ms - utc_us / 1000 == -5 * 3600000LL;
+        json_decref(j);
+    }
+    assert_true(summer > 5000 && winter > 5000 && summer + winter == 20000);
+    gen_buf_free(&buf);
+    unload(&f);
+}
+
+/* The "generator" hints of a city file, read from city->generator. */
+static void test_generator_hints(void **state)
+{
+    (void)state;
+    char err[512];
+    static const struct {
+        const char *generator, *error; /* error: NULL when valid */
+    } cases[] = {
+        {"{\"location_shape\":\"hexagon\"}", "generator.location_shape"},
+        {"{\"id\":\"uuid\"}", "generator.id"},
+        {"{\"rows_per_report\":0}", "generator.rows_per_report"},
+        {"{\"values\":[]}", "generator.values"},
+        {"{\"redacted\":1}", "generator.redacted"},
+        {"{\"values\":{\"incident_time\":[1]}}", "generator.values.incident_time"},
+        {"{\"id\":\"serial\",\"rows_per_report\":3}", NULL},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        /* seattle_json with another generator object */
+        json_t *root = json_loads(seattle_json, 0, NULL);
+        json_object_set_new(root, "generator", json_loads(cases[k].generator, 0, NULL));
+        char *text = json_dumps(root, 0);
+        struct city *city = city_from_json(text, err, sizeof(err));
+        assert_non_null(city);
+        err[0] = '\0';
+        struct gen_city *g = gen_city_new(city, 1, 10, ANCHOR, err, sizeof(err));
+        if (cases[k].error) {
+            assert_null(g);
+            if (!strstr(err, cases[k].error)) {
+                fail_msg("%s: error \"%s\", want %s", cases[k].generator, err, cases[k].error);
+            }
+        } else {
+            assert_non_null(g);
+            assert_string_equal(gen_col_type(g, 1), "text"); /* offense_id */
+        }
+        gen_city_destroy(g);
+        city_destroy(city);
+        free(text);
+        json_decref(root);
+    }
+    /* no generator object: defaults (no location shape even with a location field) */
+    json_t *root = json_loads(seattle_json, 0, NULL);
+    json_object_del(root, "generator");
+    char *text = json_dumps(root, 0);
+    struct city *city = city_from_json(text, err, sizeof(err));
+    assert_non_null(city);
+    struct gen_hints h;
+    assert_int_equal(gen_hints_read(city, &h, err, sizeof(err)), 0);
+    assert_int_equal(h.location_shape, LOC_NONE);
+    assert_int_equal(h.rows_per_report, 1);
+    assert_null(h.values);
+    assert_null(h.redacted);
+    city_destroy(city);
+    free(text);
+    json_decref(root);
+    /* seattle as written */
+    city = city_from_json(seattle_json, err, sizeof(err));
+    assert_int_equal(gen_hints_read(city, &h, err, sizeof(err)), 0);
+    assert_int_equal(h.location_shape, LOC_LEGACY);
+    assert_int_equal(h.rows_per_report, 3);
+    assert_string_equal(h.redacted, "REDACTED");
+    city_destroy(city);
+}
+
+/* Base rows do not depend on the day the server starts. */
+static void test_anchor(void **state)
+{
+    (void)state;
+    assert_true(gen_anchor_ms(GEN_ANCHOR_MS + 86400000LL * 300 + 12345) == GEN_ANCHOR_MS);
+    assert_true(gen_anchor_ms(GEN_ANCHOR_MS) == GEN_ANCHOR_MS);
+    /* a clock before the anchor: the start of its UTC day, so base rows stay in the past */
+    int64_t early = GEN_ANCHOR_MS - 86400000LL * 10 - 5000;
+    assert_true(gen_anchor_ms(early) == GEN_ANCHOR_MS - 86400000LL * 11);
+}
+
 /* ---- Store: a keyset walk over base rows, updates and appends ---- */
 
 static void test_store_keyset_walk(void **state)
 {
     (void)state;
-    char err[256];
-    struct sc_city *city = sc_city_parse(chicago_json, err, sizeof(err));
+    char err[512];
+    struct city *city = city_from_json(chicago_json, err, sizeof(err));
+    assert_non_null(city);
     const uint64_t rows = 20000;
     struct store_city *s = store_city_new(gen_city_new(city, 3, rows, ANCHOR, err, sizeof(err)), 3);
     assert_non_null(s);
@@ -447,16 +609,17 @@ static void test_store_keyset_walk(void **state)
     free(seen);
     gen_buf_free(&out);
     store_city_destroy(s);
-    sc_city_destroy(city);
+    city_destroy(city);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism),       cmocka_unit_test(test_ids_and_updated_order),
-        cmocka_unit_test(test_encodings_point),   cmocka_unit_test(test_shapes_and_split_times),
-        cmocka_unit_test(test_versions),          cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_store_keyset_walk),
+        cmocka_unit_test(test_determinism),     cmocka_unit_test(test_ids_and_updated_order),
+        cmocka_unit_test(test_encodings_point), cmocka_unit_test(test_shapes_and_split_times),
+        cmocka_unit_test(test_versions),        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_daylight_saving), cmocka_unit_test(test_generator_hints),
+        cmocka_unit_test(test_anchor),          cmocka_unit_test(test_store_keyset_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

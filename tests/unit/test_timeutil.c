@@ -79,6 +79,32 @@ static void test_zones_and_dst(void **state)
     }
 }
 
+/* UTC instant -> offset in force, both sides of each transition. */
+static void test_utc_offset(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *zone, *utc;
+        int offset_s;
+    } cases[] = {
+        {"America/Chicago", "2024-03-10T07:59:59Z", -6 * 3600},
+        {"America/Chicago", "2024-03-10T08:00:00Z", -5 * 3600},
+        {"America/Chicago", "2024-11-03T06:59:59Z", -5 * 3600},
+        {"America/Chicago", "2024-11-03T07:00:00Z", -6 * 3600},
+        {"America/New_York", "2025-07-01T12:00:00Z", -4 * 3600},
+        {"America/Los_Angeles", "2025-01-01T12:00:00Z", -8 * 3600},
+        {"UTC", "2025-07-01T12:00:00Z", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int off = 1;
+        assert_int_equal(
+            tz_utc_offset_s(cases[i].zone, iso8601_to_us(cases[i].utc) / 1000000, &off), 0);
+        assert_int_equal(off, cases[i].offset_s);
+    }
+    int off;
+    assert_int_equal(tz_utc_offset_s("Mars/Olympus_Mons", 0, &off), -1);
+}
+
 static void test_unknown_zone(void **state)
 {
     (void)state;
@@ -93,9 +119,8 @@ static void test_unknown_zone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_shapes),
-        cmocka_unit_test(test_format_roundtrip),
-        cmocka_unit_test(test_zones_and_dst),
+        cmocka_unit_test(test_parse_shapes),  cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_zones_and_dst), cmocka_unit_test(test_utc_offset),
         cmocka_unit_test(test_unknown_zone),
     };
     return cmocka_run_group_tests_name("timeutil", tests, NULL, NULL);
