@@ -18,7 +18,8 @@ LOGS=$RUN/demo
 mkdir -p "$LOGS"
 pids=()
 stack_was_up=0
-infra/local/stack.sh status 2>/dev/null | grep -q "kafka *up" && stack_was_up=1
+status=$(infra/local/stack.sh status 2>/dev/null || true)
+grep -q "kafka *up" <<<"$status" && stack_was_up=1
 
 stop_all() {
     trap - INT TERM EXIT
@@ -86,13 +87,27 @@ while :; do
     out=$(
         echo "Blotter $MODE demo — $(date -u '+%Y-%m-%d %H:%M:%S') UTC — up $(($(date +%s) - started)) s — Ctrl-C stops everything"
         echo
-        psql_q -c "SELECT city, count(*) AS incidents, to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS newest_occurred_utc,
-                          date_trunc('second', now() - max(ingested_at)) AS since_last_ingest
-                     FROM blotter.incidents GROUP BY city ORDER BY city" ||
+        psql_q -c "
+            WITH c AS (SELECT city, count(*) AS incidents, max(occurred_at) AS newest,
+                              now() - max(ingested_at) AS since
+                         FROM blotter.incidents GROUP BY city),
+                 d AS (SELECT city, category, sum(incidents) AS n FROM blotter.agg_hourly
+                        WHERE hour >= now() - interval '24 hours' GROUP BY city, category),
+                 r AS (SELECT *, row_number() OVER (PARTITION BY city ORDER BY n DESC, category) AS rk
+                         FROM d),
+                 t AS (SELECT city, sum(n) AS last_24h,
+                              string_agg(category || ' ' || n, ', ' ORDER BY n DESC, category)
+                                FILTER (WHERE rk <= 4) AS top
+                         FROM r GROUP BY city)
+            SELECT c.city, c.incidents AS \"incidents\", coalesce(t.last_24h, 0) AS \"last 24 h\",
+                   coalesce(t.top, '') AS \"top categories, last 24 h\",
+                   to_char(c.newest AT TIME ZONE 'UTC', 'MM-DD HH24:MI') AS \"newest (UTC)\",
+                   date_trunc('second', c.since) AS \"freshness\"
+              FROM c LEFT JOIN t USING (city) ORDER BY c.city" ||
             echo "(waiting for the warehouse)"
-        psql_q -c "SELECT city, category, sum(incidents) AS last_24h FROM blotter.agg_hourly
-                    WHERE hour >= now() - interval '24 hours' GROUP BY city, category
-                    ORDER BY city, last_24h DESC, category" 2>/dev/null | head -40
+        echo "producers: $(grep -h -c 'event=pass.done' "$LOGS"/producer-*.log 2>/dev/null | paste -sd+ | bc) passes;" \
+            "dead letters: $(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '.\n' -t "$BLOTTER_TOPIC_PREFIX.dlq" 2>/dev/null | wc -l);" \
+            "logs in $LOGS"
     )
     [ -t 1 ] && printf '\033[H\033[2J'
     echo "$out"

@@ -758,6 +758,9 @@ static void *live_main(void *arg)
         uint64_t n = due - done;
         done = due;
         for (size_t c = 0; c < srv->n_cities && n; c++) {
+            if (gen_city_file(store_gen(srv->cities[c]))->frozen) {
+                continue; /* a frozen dataset (Los Angeles) no longer changes */
+            }
             uint64_t appends = 0, updates = 0;
             for (uint64_t j = 0; j < n; j++) {
                 /* 70% new rows, 30% updates, in a fixed pattern */
