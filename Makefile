@@ -141,6 +141,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory up
 	@bench/producer.sh $(BUILD) $(BENCH_ROWS)
+	@bench/consumer.sh $(BUILD) $(BENCH_ROWS)
 
 # ---- Local stack ----
 up: deps

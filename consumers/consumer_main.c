@@ -67,7 +67,8 @@ struct batch {
 
 struct metrics_set {
     struct metric *messages, *batch_size, *batch_seconds, *inserted, *updated, *unchanged,
-        *seen_hits, *dead_letters, *retries, *default_rows, *paused, *redis_up, *batches;
+        *seen_hits, *dead_letters, *retries, *default_rows, *paused, *redis_up, *batches,
+        *end_to_end;
 };
 
 struct app {
@@ -98,6 +99,12 @@ static void metrics_init(struct metrics_set *m)
     static const double sizes[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000};
     m->messages = metric_counter("blotter_consumer_messages_total", "Messages consumed", NULL);
     m->batches = metric_counter("blotter_consumer_batches_total", "Batches completed", NULL);
+    static const double e2e_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3,
+                                         0.4,  0.5,   0.75, 1,   2.5,  5,   10,  60};
+    m->end_to_end = metric_histogram(
+        "blotter_consumer_end_to_end_seconds",
+        "From the record's Kafka timestamp to the commit of the warehouse transaction holding it",
+        NULL, e2e_buckets, sizeof(e2e_buckets) / sizeof(e2e_buckets[0]));
     m->batch_size = metric_histogram("blotter_consumer_batch_size", "Messages per batch", NULL,
                                      sizes, sizeof(sizes) / sizeof(sizes[0]));
     m->batch_seconds =
@@ -693,6 +700,15 @@ static enum err_class process_batch(struct app *a, struct batch *b)
         return cls;
     }
     int64_t t_written = mono_ms();
+    /* Freshness: from each record's Kafka timestamp to the commit that made it visible. */
+    int64_t committed_ms = now_us() / 1000;
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(b->slots[i].rkm, &tstype);
+        if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0 && !a->replay) {
+            metric_observe(a->m.end_to_end, (double)(committed_ms - ts) / 1000.0);
+        }
+    }
     mark_seen(a, b);
     store_offsets(a, b);
     log_debug("consumer.stages", "decode_ms=%lld seen_ms=%lld write_ms=%lld mark_ms=%lld",

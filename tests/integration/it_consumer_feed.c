@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: it_consumer_feed PREFIX CITY N SEED ROUND [--expect FILE] "
-                        "[--bad K] [--partitions P]\n");
+                        "[--bad K] [--partitions P] [--rate PER_SECOND]\n");
         return 2;
     }
     const char *prefix = argv[1], *city = argv[2];
@@ -186,6 +186,7 @@ int main(int argc, char **argv)
     int round = atoi(argv[5]);
     const char *expect = NULL;
     int bad = 0, partitions = 3;
+    long rate = 0; /* round 0 only: records per second, 0 = as fast as possible */
     for (int a = 6; a + 1 < argc; a += 2) {
         if (strcmp(argv[a], "--expect") == 0) {
             expect = argv[a + 1];
@@ -193,6 +194,8 @@ int main(int argc, char **argv)
             bad = atoi(argv[a + 1]);
         } else if (strcmp(argv[a], "--partitions") == 0) {
             partitions = atoi(argv[a + 1]);
+        } else if (strcmp(argv[a], "--rate") == 0) {
+            rate = atol(argv[a + 1]);
         }
     }
     log_setup(LOG_WARN, LOG_FORMAT_LOGFMT, "it_consumer_feed");
@@ -221,8 +224,16 @@ int main(int argc, char **argv)
 
     long produced = 0, moved = 0, older = 0, ties = 0;
     int rc = 0;
+    int64_t start_ms = mono_ms();
     for (long i = 0; i < n && rc == 0; i++) {
         struct incident inc, prev, alt;
+        if (rate > 0) {
+            /* A steady rate: record i is due i/rate seconds after the start. */
+            int64_t due = start_ms + i * 1000 / rate;
+            while (mono_ms() < due) {
+                rd_kafka_poll(rk, (int)(due - mono_ms()));
+            }
+        }
         if (round == 0) {
             make_version(&inc, city, i, 0, 0);
             rc |= produce_incident(rk, codec, topic, &inc);
