@@ -18,6 +18,7 @@ mkdir -p "$LOGS"
 export BLOTTER_TEST_OUT=$LOGS
 # Sanitizer runs: fail on the first report, and keep librdkafka's long-lived threads quiet.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/integration/lsan_libavro.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 passed=0
