@@ -71,7 +71,7 @@ rate1=$(echo "$N / $first" | bc -l)
 # PostgreSQL's ceiling on the same rows: the schema (with the same partitions), then one
 # COPY into a temporary table and one INSERT ... ON CONFLICT DO UPDATE.
 pg_dump -s "$BLOTTER_PG_DSN" | psql -X -q "${BASE_DSN%/*}/$DB2" >/dev/null
-psql -X -q "$BLOTTER_PG_DSN" -c "\\copy blotter.incidents TO '$WORK/rows.tsv'"
+psql -X -q "$BLOTTER_PG_DSN" -c "\\copy (SELECT * FROM blotter.incidents) TO '$WORK/rows.tsv'"
 cols="report_id, occurred_at, reported_at, source_updated_at, offense_code, offense, category,
       crime_against, area, beat, address, latitude, longitude, arrest, domestic, attributes,
       ingested_at, version_hash"
