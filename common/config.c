@@ -530,3 +530,13 @@ void config_log(const struct config *cfg)
                  source_names[cfg->source[i]]);
     }
 }
+
+void config_setup_log(const struct config *cfg, const char *program)
+{
+    enum log_level level = LOG_INFO;
+    log_level_parse(config_str(cfg, OPT_LOG_LEVEL), &level);
+    log_setup(level,
+              strcmp(config_str(cfg, OPT_LOG_FORMAT), "json") == 0 ? LOG_FORMAT_JSON
+                                                                   : LOG_FORMAT_LOGFMT,
+              program);
+}

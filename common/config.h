@@ -59,6 +59,9 @@ const char *config_list_item(const struct config *cfg, enum opt_id id, size_t n)
 size_t config_list_len(const struct config *cfg, enum opt_id id);
 bool config_is_set(const struct config *cfg, enum opt_id id);
 
+/* Set up logging from the log_level and log_format settings. */
+void config_setup_log(const struct config *cfg, const char *program);
+
 /* Log the effective configuration at info level; secrets show as <redacted>. */
 void config_log(const struct config *cfg);
 

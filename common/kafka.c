@@ -60,13 +60,19 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
         {"message.timeout.ms", "300000"},
     };
     static const char *consumer_defaults[][2] = {
-        {"enable.auto.offset.store", "false"}, {"enable.auto.commit", "true"},
-        {"auto.commit.interval.ms", "1000"},   {"auto.offset.reset", "earliest"},
-        /* Small pre-fetch: compressed batches expand several times once fetched, and the
-         * warehouse, not the fetch, is the bottleneck (peak RSS 80 MB -> 41 MB, same speed). */
-        {"enable.partition.eof", "true"},      {"queued.max.messages.kbytes", "2048"},
-        {"fetch.max.bytes", "2097152"},        {"max.partition.fetch.bytes", "262144"},
-        {"session.timeout.ms", "30000"},       {"max.poll.interval.ms", "300000"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        /* A moderate pre-fetch: compressed batches expand several times once fetched. Measured
+         * on 500k redelivered records: 8 MB/1 MB fetches 92 MB RSS, 2 MB/256 KB 38 MB but three
+         * times slower, 4 MB/512 KB 54 MB at two thirds of the speed. */
+        {"enable.partition.eof", "true"},
+        {"queued.max.messages.kbytes", "4096"},
+        {"fetch.max.bytes", "4194304"},
+        {"max.partition.fetch.bytes", "524288"},
+        {"session.timeout.ms", "30000"},
+        {"max.poll.interval.ms", "300000"},
     };
     const char *(*defaults)[2] = role == KAFKA_PRODUCER ? producer_defaults : consumer_defaults;
     size_t n_defaults = role == KAFKA_PRODUCER

@@ -100,7 +100,7 @@ static void metrics_init(struct metrics_set *m)
     m->messages = metric_counter("blotter_consumer_messages_total", "Messages consumed", NULL);
     m->batches = metric_counter("blotter_consumer_batches_total", "Batches completed", NULL);
     static const double e2e_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3,
-                                         0.4,  0.5,   0.75, 1,   2.5,  5,   10,  60};
+                                         0.4,  0.5,   0.75, 1,   2.5,  5,   10,   60};
     m->end_to_end = metric_histogram(
         "blotter_consumer_end_to_end_seconds",
         "From the record's Kafka timestamp to the commit of the warehouse transaction holding it",
@@ -993,12 +993,7 @@ int main(int argc, char **argv)
         config_destroy(a->cfg);
         return 2;
     }
-    enum log_level level = LOG_INFO;
-    log_level_parse(config_str(a->cfg, OPT_LOG_LEVEL), &level);
-    log_setup(level,
-              strcmp(config_str(a->cfg, OPT_LOG_FORMAT), "json") == 0 ? LOG_FORMAT_JSON
-                                                                      : LOG_FORMAT_LOGFMT,
-              "blotter-consumer");
+    config_setup_log(a->cfg, "blotter-consumer");
     config_log(a->cfg);
 
     struct sigaction sa;

@@ -670,12 +670,7 @@ int main(int argc, char **argv)
     default:
         break;
     }
-    enum log_level level = LOG_INFO;
-    log_level_parse(config_str(p->cfg, OPT_LOG_LEVEL), &level);
-    log_setup(level,
-              strcmp(config_str(p->cfg, OPT_LOG_FORMAT), "json") == 0 ? LOG_FORMAT_JSON
-                                                                      : LOG_FORMAT_LOGFMT,
-              "blotter-producer");
+    config_setup_log(p->cfg, "blotter-producer");
     if (config_list_len(p->cfg, OPT_CITY) != 1) {
         fprintf(stderr, "blotter-producer: give exactly one --city (one producer per city); "
                         "see --help\n");

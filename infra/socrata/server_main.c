@@ -42,12 +42,7 @@ int main(int argc, char **argv)
         config_destroy(cfg);
         return 2;
     }
-    enum log_level level = LOG_INFO;
-    log_level_parse(config_str(cfg, OPT_LOG_LEVEL), &level);
-    log_setup(level,
-              strcmp(config_str(cfg, OPT_LOG_FORMAT), "json") == 0 ? LOG_FORMAT_JSON
-                                                                   : LOG_FORMAT_LOGFMT,
-              "blotter-socrata-server");
+    config_setup_log(cfg, "blotter-socrata-server");
     config_log(cfg);
 
     char errstr[512];
