@@ -203,8 +203,11 @@ down)
     pg_down
     ;;
 status) status ;;
+# For fault-injection tests: one service alone.
+pg-down) pg_down ;;
+pg-up) pg_up ;;
 *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|pg-down|pg-up" >&2
     exit 2
     ;;
 esac

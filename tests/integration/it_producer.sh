@@ -142,6 +142,21 @@ for fault in "kind=429&count=2" "kind=429&count=2&retry_after=1" "kind=500&count
     check_complete chicago "$fault"
 done
 
+step "SIGTERM: a polling producer stops cleanly, exit 0"
+admin "append?city=chicago&n=2000"
+"$BUILD/blotter-producer" --city chicago --page-size 200 --poll-interval-s 3600 \
+    --log-level info 2>"$WORK/sigterm.log" &
+pid=$!
+sleep 1.5
+kill -TERM "$pid"
+if wait "$pid"; then
+    grep -q "event=producer.stop" "$WORK/sigterm.log" || fail "no producer.stop line after SIGTERM"
+else
+    fail "SIGTERM: exit status $?"
+fi
+produce chicago
+check_complete chicago "after SIGTERM"
+
 step "malformed rows go to the dead-letter topic"
 dlq_before=$(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%k\n' -t "$PREFIX.dlq" 2>/dev/null | wc -l)
 admin "fault?city=nyc&kind=malformed&k=50"
