@@ -92,7 +92,7 @@ struct producer {
     volatile int ready;
     /* the work queue, between the main thread and the workers */
     pthread_mutex_t qlock;
-    pthread_cond_t q_nonempty, q_nonfull, q_idle;
+    pthread_cond_t q_nonempty; /* the main thread waits for room or idleness by polling Kafka */
     struct work *ring;
     size_t qcap, qhead, qlen;
     int busy;
@@ -323,15 +323,11 @@ static void *worker_main(void *arg)
         p->qhead = (p->qhead + 1) % p->qcap;
         p->qlen--;
         p->busy++;
-        pthread_cond_signal(&p->q_nonfull);
         pthread_mutex_unlock(&p->qlock);
         process_row(p, w, item.pg, item.raw, item.len);
         free(item.raw);
         pthread_mutex_lock(&p->qlock);
         p->busy--;
-        if (p->qlen == 0 && p->busy == 0) {
-            pthread_cond_broadcast(&p->q_idle);
-        }
     }
     pthread_mutex_unlock(&p->qlock);
     return NULL;
@@ -380,8 +376,6 @@ static int workers_start(struct producer *p, int n, char *err, size_t n_err)
     pthread_mutex_init(&p->qlock, NULL);
     pthread_mutex_init(&p->klock, NULL);
     pthread_cond_init(&p->q_nonempty, NULL);
-    pthread_cond_init(&p->q_nonfull, NULL);
-    pthread_cond_init(&p->q_idle, NULL);
     p->qcap = 1024;
     p->ring = calloc(p->qcap, sizeof(*p->ring));
     p->workers = calloc((size_t)n, sizeof(*p->workers));
