@@ -13,6 +13,7 @@ N=${2:-1000000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 . infra/local/env.sh
+REDIS_PORT=$((16379 + ${BLOTTER_STACK_PORT_OFFSET:-0}))
 RUNID=$$_$(date +%s)
 PREFIX=bench.consumer.$RUNID
 DB=blotter_bench_$RUNID
@@ -25,7 +26,7 @@ BATCH=${BENCH_BATCH:-5000}
 cleanup() {
     wid=$(psql -X -q -t -A "$BLOTTER_PG_DSN" -c 'SELECT id FROM blotter.warehouse' 2>/dev/null || true)
     if [ -n "$wid" ]; then
-        redis-cli -p 16379 --scan --pattern "seen:$wid:*" | xargs -r -n 500 redis-cli -p 16379 unlink >/dev/null
+        redis-cli -p "$REDIS_PORT" --scan --pattern "seen:$wid:*" | xargs -r -n 500 redis-cli -p "$REDIS_PORT" unlink >/dev/null
     fi
     for d in "$DB" "$DB2"; do
         psql -X -q "$BASE_DSN" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
@@ -93,8 +94,8 @@ again=$(consume again --group-id "$PREFIX.again")
 rate2=$(echo "$N / $again" | bc -l)
 
 wid=$(psql -X -q -t -A "$BLOTTER_PG_DSN" -c 'SELECT id FROM blotter.warehouse')
-bytes=$(redis-cli -p 16379 --scan --pattern "seen:$wid:*" |
-    awk '{ print "MEMORY USAGE " $0 " SAMPLES 0" }' | redis-cli -p 16379 | paste -sd+ | bc)
+bytes=$(redis-cli -p "$REDIS_PORT" --scan --pattern "seen:$wid:*" |
+    awk '{ print "MEMORY USAGE " $0 " SAMPLES 0" }' | redis-cli -p "$REDIS_PORT" | paste -sd+ | bc)
 rss=$(sort -n "$WORK"/first.rss "$WORK"/again.rss | tail -1)
 
 # Latency: a consumer waiting on a new topic, fed at a steady 2,000 records/s for 30 s.

@@ -4,11 +4,14 @@
 BLOTTER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN=${BLOTTER_RUN_DIR:-$BLOTTER_ROOT/.run}
 KAFKA_VERSION=3.9.1
-KAFKA_PORT=19092
-KAFKA_CONTROLLER_PORT=19093
-REDIS_PORT=16379
-PG_PORT=15432
-SOCRATA_PORT=18080
+# BLOTTER_STACK_PORT_OFFSET moves every port of the stack by the same amount, so that two
+# checkouts (say, two git worktrees) can each run a stack of their own on one machine.
+PORT_OFFSET=${BLOTTER_STACK_PORT_OFFSET:-0}
+KAFKA_PORT=$((19092 + PORT_OFFSET))
+KAFKA_CONTROLLER_PORT=$((19093 + PORT_OFFSET))
+REDIS_PORT=$((16379 + PORT_OFFSET))
+PG_PORT=$((15432 + PORT_OFFSET))
+SOCRATA_PORT=$((18080 + PORT_OFFSET))
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 say() { printf '%s\n' "$*" >&2; }

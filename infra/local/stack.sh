@@ -61,7 +61,8 @@ kafka_up() {
     port_free_or_die kafka-controller $KAFKA_CONTROLLER_PORT
     [ -f "$RUN/kafka/lib/.kafka-$KAFKA_VERSION" ] || "$BLOTTER_ROOT/infra/local/deps.sh"
     mkdir -p "$RUN/kafka/data"
-    sed "s#@RUN@#$RUN#g" "$BLOTTER_ROOT/infra/kafka/server.properties.in" >"$RUN/kafka/server.properties"
+    sed -e "s#@RUN@#$RUN#g" -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" \
+        -e "s#@KAFKA_CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" "$BLOTTER_ROOT/infra/kafka/server.properties.in" >"$RUN/kafka/server.properties"
     local cp="$RUN/kafka/lib/*"
     local jopts=(-Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
         "-Dlog4j.configuration=file:$BLOTTER_ROOT/infra/kafka/log4j.properties")

@@ -237,7 +237,7 @@ log "rebuild: $(summary rebuild)"
 PGPROXY=$((20000 + RANDOM % 20000))
 PROXY_DSN="postgresql://blotter@127.0.0.1:$PGPROXY/$DB"
 start_proxy() {
-    python3 "$ROOT/tests/integration/tcp_proxy.py" $PGPROXY 127.0.0.1 15432 &
+    python3 "$ROOT/tests/integration/tcp_proxy.py" $PGPROXY 127.0.0.1 $((15432 + ${BLOTTER_STACK_PORT_OFFSET:-0})) &
     proxy=$!
     pids+=($proxy)
     wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PGPROXY" 2>/dev/null

@@ -11,6 +11,7 @@ set -uo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/infra/local/env.sh"
+REDIS_PORT=$((16379 + ${BLOTTER_STACK_PORT_OFFSET:-0}))
 N=${IT_FAULTS_N:-200000}
 RUNID=$$_$(date +%s)
 PREFIX=it.faults.$RUNID
@@ -40,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 drop_seen() {
-    redis-cli -p 16379 --scan --pattern "seen:$1:*" | xargs -r -n 500 redis-cli -p 16379 unlink >/dev/null
+    redis-cli -p "$REDIS_PORT" --scan --pattern "seen:$1:*" | xargs -r -n 500 redis-cli -p "$REDIS_PORT" unlink >/dev/null
 }
 rows() { psql_q "$BLOTTER_PG_DSN" -c 'SELECT count(*) FROM blotter.incidents' 2>/dev/null || echo "?"; }
 start_consumer() { # NAME
