@@ -2,6 +2,7 @@
 #   make            build everything into build/
 #   make test       install what is missing, start the local stack, run unit and integration tests
 #   make up/down/status   the local stack (Kafka, Redis, PostgreSQL)
+#   make up KAFKA_NODES=3 KAFKA_VERSION=4.1.1   a three-node Kafka cluster, another release
 #   make SANITIZE=address,undefined test   the same under AddressSanitizer and UBSan
 #   make WERROR=0   do not turn warnings into errors (packagers)
 

@@ -2,8 +2,14 @@
 # shellcheck shell=bash
 
 BLOTTER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-RUN=${BLOTTER_RUN_DIR:-$BLOTTER_ROOT/.run}
-KAFKA_VERSION=3.9.1
+# BLOTTER_STACK_SECURE=1: the secure stack (TLS, SASL/SCRAM, passwords; infra/local/secure.sh),
+# in a run folder of its own so that it never mixes with the plaintext one.
+STACK_SECURE=${BLOTTER_STACK_SECURE:-0}
+if [ "$STACK_SECURE" = 1 ]; then
+    RUN=${BLOTTER_RUN_DIR:-$BLOTTER_ROOT/.run-secure}
+else
+    RUN=${BLOTTER_RUN_DIR:-$BLOTTER_ROOT/.run}
+fi
 # BLOTTER_STACK_PORT_OFFSET moves every port of the stack by the same amount, so that two
 # checkouts (say, two git worktrees) can each run a stack of their own on one machine.
 PORT_OFFSET=${BLOTTER_STACK_PORT_OFFSET:-0}
@@ -13,6 +19,21 @@ REDIS_PORT=$((16379 + PORT_OFFSET))
 PG_PORT=$((15432 + PORT_OFFSET))
 SOCRATA_PORT=$((18080 + PORT_OFFSET))
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+# Kafka: KAFKA_VERSION (3.9.1 by default; 4.1.1 is tested too) and KAFKA_NODES (1, or 3 for a
+# cluster with replication factor 3 and min.insync.replicas=2), from the environment or make's
+# command line. When a stack already runs and neither is given, the running one is meant.
+# Node i (1..KAFKA_NODES) listens on KAFKA_PORT+2(i-1) for clients, the next port for the quorum.
+KAFKA_DIR=$RUN/kafka
+KAFKA_DEFAULT_VERSION=3.9.1
+KAFKA_VERSION_ASKED=${KAFKA_VERSION:-}
+KAFKA_NODES_ASKED=${KAFKA_NODES:-}
+if [ -s "$KAFKA_DIR/active" ] && [ -z "$KAFKA_VERSION_ASKED$KAFKA_NODES_ASKED" ]; then
+    read -r KAFKA_VERSION KAFKA_NODES <"$KAFKA_DIR/active"
+fi
+KAFKA_VERSION=${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
+KAFKA_NODES=${KAFKA_NODES:-1}
+KAFKA_LIB=$KAFKA_DIR/lib-$KAFKA_VERSION
 
 say() { printf '%s\n' "$*" >&2; }
 die() {

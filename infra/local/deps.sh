@@ -27,13 +27,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     # instances on other ports, so theirs are left alone.
 fi
 
-lib=$RUN/kafka/lib
-stamp=$lib/.kafka-$KAFKA_VERSION
+case $KAFKA_VERSION in
+3.*) profile=kafka3 ;;
+4.*) profile=kafka4 ;;
+*) die "KAFKA_VERSION=$KAFKA_VERSION: only 3.x and 4.x releases are supported" ;;
+esac
+stamp=$KAFKA_LIB/.complete
 if [ ! -f "$stamp" ]; then
-    say "deps: resolving Apache Kafka $KAFKA_VERSION jars into $lib"
-    mkdir -p "$lib"
-    mvn -B -q -U -f "$BLOTTER_ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$lib" >&2
-    ls "$lib"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka jar missing after mvn"
+    say "deps: resolving Apache Kafka $KAFKA_VERSION jars into $KAFKA_LIB"
+    rm -rf "$KAFKA_LIB"
+    mkdir -p "$KAFKA_LIB"
+    mvn -B -q -U -f "$BLOTTER_ROOT/infra/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" -P"$profile" \
+        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB" >&2
+    ls "$KAFKA_LIB"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka jar missing after mvn"
     touch "$stamp"
 fi

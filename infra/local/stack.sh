@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: a real Apache Kafka broker (KRaft, one combined node), Redis and
+# The local stack: a real Apache Kafka cluster (KRaft, one or three combined nodes), Redis and
 # PostgreSQL as ordinary processes under the run folder.
 #   stack.sh up      start what is not running, wait until each is ready (bounded)
 #   stack.sh down    stop everything this stack started; leaves no process or port behind
@@ -7,6 +7,7 @@
 # Idempotent. Works as root (PostgreSQL then runs as the postgres user) or as an ordinary user.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/secure.sh"
 
 READY_TIMEOUT_S=${BLOTTER_STACK_TIMEOUT_S:-120}
 
@@ -47,55 +48,166 @@ wait_for() { # service log command...
 }
 
 # ---- Kafka ----
-kafka_pidfile=$RUN/kafka/kafka.pid
-kafka_log=$RUN/kafka/kafka.log
-kafka_ready() { kcat -b 127.0.0.1:$KAFKA_PORT -L -m 3 -t __blotter_probe_none 2>&1 | grep -q 'broker'; }
+# One cluster folder per version and node count (their metadata differ), one folder per node.
+kafka_select() { # VERSION NODES
+    KAFKA_VERSION=$1 KAFKA_NODES=$2
+    KAFKA_LIB=$KAFKA_DIR/lib-$KAFKA_VERSION
+    kafka_cluster=$KAFKA_DIR/$KAFKA_VERSION-n$KAFKA_NODES
+}
+kafka_select "$KAFKA_VERSION" "$KAFKA_NODES"
+node_dir() { echo "$kafka_cluster/node$1"; }
+node_port() { echo $((KAFKA_PORT + 2 * ($1 - 1))); }
+node_cport() { echo $((KAFKA_CONTROLLER_PORT + 2 * ($1 - 1))); }
+kafka_nodes() { seq 1 "$KAFKA_NODES"; }
+kcat_auth() { if [ "$STACK_SECURE" = 1 ]; then echo -F "$(secure_kcat_conf)"; fi; }
+node_ready() { # a node is ready when it answers and sees every broker of the cluster
+    local n
+    # shellcheck disable=SC2046
+    n=$(kcat $(kcat_auth) -b "127.0.0.1:$(node_port "$1")" -L -m 3 -t __blotter_probe_none 2>/dev/null |
+        sed -n 's/^ *\([0-9]*\) brokers:$/\1/p')
+    [ "${n:-0}" -ge "$KAFKA_NODES" ]
+}
+node_alive() { pid_alive "$(node_dir "$1")/kafka.pid" kafka.Kafka; }
+kafka_any_alive() {
+    local i
+    for i in $(kafka_nodes); do node_alive "$i" && return 0; done
+    return 1
+}
+kafka_brokers() {
+    local i out=
+    for i in $(kafka_nodes); do out=$out${out:+,}127.0.0.1:$(node_port "$i"); done
+    echo "$out"
+}
+kafka_ready() {
+    local i
+    for i in $(kafka_nodes); do node_ready "$i" || return 1; done
+}
+
+kafka_jvm_opts() {
+    local heap=1g
+    if [ "$KAFKA_NODES" -gt 1 ]; then heap=768m; fi
+    printf '%s\n' -Xms256m "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+    case $KAFKA_VERSION in
+    3.*) echo "-Dlog4j.configuration=file:$BLOTTER_ROOT/infra/kafka/log4j.properties" ;;
+    *) echo "-Dlog4j2.configurationFile=file:$BLOTTER_ROOT/infra/kafka/log4j2.properties" ;;
+    esac
+}
+
+kafka_record_active() { echo "$KAFKA_VERSION $KAFKA_NODES" >"$KAFKA_DIR/active"; }
+
+kafka_node_start() { # NODE: start one node of the cluster (formatted already); no wait
+    local i=$1 dir jopts=()
+    dir=$(node_dir "$i")
+    node_alive "$i" && return 0
+    rm -f "$dir/kafka.pid"
+    port_free_or_die "kafka node $i" "$(node_port "$i")"
+    port_free_or_die "kafka node $i controller" "$(node_cport "$i")"
+    mapfile -t jopts < <(kafka_jvm_opts)
+    setsid nohup java "${jopts[@]}" -cp "$KAFKA_LIB/*" kafka.Kafka "$dir/server.properties" \
+        >>"$dir/kafka.log" 2>&1 </dev/null &
+    echo $! >"$dir/kafka.pid"
+}
+
+kafka_format() { # write each node's properties, format its storage once
+    local i dir voters= rf=1 isr=1 jopts=()
+    mapfile -t jopts < <(kafka_jvm_opts)
+    if [ "$KAFKA_NODES" -gt 1 ]; then rf=3 isr=2; fi
+    for i in $(kafka_nodes); do voters=$voters${voters:+,}$i@127.0.0.1:$(node_cport "$i"); done
+    mkdir -p "$kafka_cluster"
+    if [ ! -s "$kafka_cluster/cluster.id" ]; then
+        java "${jopts[@]}" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null |
+            tail -n1 >"$kafka_cluster/cluster.id.tmp"
+        mv "$kafka_cluster/cluster.id.tmp" "$kafka_cluster/cluster.id"
+    fi
+    for i in $(kafka_nodes); do
+        dir=$(node_dir "$i")
+        mkdir -p "$dir/data"
+        sed -e "s#@NODE_ID@#$i#g" -e "s#@VOTERS@#$voters#g" -e "s#@DATA@#$dir/data#g" \
+            -e "s#@KAFKA_PORT@#$(node_port "$i")#g" -e "s#@KAFKA_CONTROLLER_PORT@#$(node_cport "$i")#g" \
+            -e "s#@RF@#$rf#g" -e "s#@MIN_ISR@#$isr#g" \
+            "$BLOTTER_ROOT/infra/kafka/server.properties.in" >"$dir/server.properties"
+        local scram=()
+        if [ "$STACK_SECURE" = 1 ]; then
+            secure_kafka_properties "$(node_port "$i")" >>"$dir/server.properties"
+            mapfile -t scram < <(secure_kafka_format_args)
+        fi
+        [ -s "$dir/data/meta.properties" ] && continue
+        java "${jopts[@]}" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format \
+            -t "$(cat "$kafka_cluster/cluster.id")" -c "$dir/server.properties" --ignore-formatted \
+            "${scram[@]}" \
+            >>"$dir/kafka.log" 2>&1 || die "kafka: storage format of node $i failed (log: $dir/kafka.log)"
+    done
+}
 
 kafka_up() {
-    if pid_alive "$kafka_pidfile" kafka.Kafka; then
-        wait_for kafka "$kafka_log" kafka_ready
-        return
+    # Another version or size already running: refuse rather than start a second cluster.
+    if [ -s "$KAFKA_DIR/active" ] && [ -n "$KAFKA_VERSION_ASKED$KAFKA_NODES_ASKED" ]; then
+        local av an
+        read -r av an <"$KAFKA_DIR/active"
+        if [ "$av $an" != "$KAFKA_VERSION $KAFKA_NODES" ] &&
+            KAFKA_VERSION=$av KAFKA_NODES=$an "$0" kafka-alive; then
+            die "kafka: Kafka $av with $an node(s) is running; 'make down' first to start $KAFKA_VERSION with $KAFKA_NODES"
+        fi
     fi
-    rm -f "$kafka_pidfile"
-    port_free_or_die kafka $KAFKA_PORT
-    port_free_or_die kafka-controller $KAFKA_CONTROLLER_PORT
-    [ -f "$RUN/kafka/lib/.kafka-$KAFKA_VERSION" ] || "$BLOTTER_ROOT/infra/local/deps.sh"
-    mkdir -p "$RUN/kafka/data"
-    sed -e "s#@RUN@#$RUN#g" -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" \
-        -e "s#@KAFKA_CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" "$BLOTTER_ROOT/infra/kafka/server.properties.in" >"$RUN/kafka/server.properties"
-    local cp="$RUN/kafka/lib/*"
-    local jopts=(-Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
-        "-Dlog4j.configuration=file:$BLOTTER_ROOT/infra/kafka/log4j.properties")
-    if [ ! -s "$RUN/kafka/cluster.id" ]; then
-        java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1 >"$RUN/kafka/cluster.id.tmp"
-        mv "$RUN/kafka/cluster.id.tmp" "$RUN/kafka/cluster.id"
+    [ -f "$KAFKA_LIB/.complete" ] || KAFKA_VERSION=$KAFKA_VERSION "$BLOTTER_ROOT/infra/local/deps.sh"
+    local i started=0
+    if ! kafka_any_alive; then kafka_format; fi
+    for i in $(kafka_nodes); do
+        node_alive "$i" && continue
+        [ -s "$(node_dir "$i")/data/meta.properties" ] || kafka_format
+        kafka_node_start "$i"
+        started=1
+    done
+    kafka_record_active
+    wait_for kafka "$(node_dir 1)/kafka.log" kafka_ready
+    if [ $started = 1 ]; then say "kafka: $KAFKA_VERSION ready on $(kafka_brokers)"; fi
+}
+
+kafka_node_stop() { # NODE SIGNAL
+    local dir pid
+    dir=$(node_dir "$1")
+    if node_alive "$1"; then
+        pid=$(cat "$dir/kafka.pid")
+        kill "-$2" "$pid"
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$pid" 2>/dev/null || true
     fi
-    java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(cat "$RUN/kafka/cluster.id")" \
-        -c "$RUN/kafka/server.properties" --ignore-formatted >>"$kafka_log" 2>&1 ||
-        die "kafka: storage format failed (log: $kafka_log)"
-    setsid nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$RUN/kafka/server.properties" \
-        >>"$kafka_log" 2>&1 </dev/null &
-    echo $! >"$kafka_pidfile"
-    wait_for kafka "$kafka_log" kafka_ready
-    say "kafka: ready on 127.0.0.1:$KAFKA_PORT"
+    rm -f "$dir/kafka.pid"
 }
 
 kafka_down() {
-    if pid_alive "$kafka_pidfile" kafka.Kafka; then
-        local pid
-        pid=$(cat "$kafka_pidfile")
-        kill -TERM "$pid"
-        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$pid" 2>/dev/null || true
-        say "kafka: stopped"
+    local i any=0 av an
+    if [ -s "$KAFKA_DIR/active" ]; then # whatever runs, whatever was asked
+        read -r av an <"$KAFKA_DIR/active"
+        kafka_select "$av" "$an"
     fi
-    rm -f "$kafka_pidfile"
+    # A broker started by an earlier version of this script (one node, flat layout).
+    if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then
+        kill -TERM "$(cat "$KAFKA_DIR/kafka.pid")"
+        for _ in $(seq 1 150); do pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka || break; sleep 0.2; done
+        any=1
+    fi
+    rm -f "$KAFKA_DIR/kafka.pid"
+    # Stop the nodes in reverse order; the last one holds the quorum until the others are gone.
+    for i in $(kafka_nodes | sort -rn); do
+        node_alive "$i" && any=1
+        kafka_node_stop "$i" TERM
+    done
+    rm -f "$KAFKA_DIR/active"
+    if [ $any = 1 ]; then say "kafka: stopped"; fi
 }
 
 # ---- Redis ----
 redis_pidfile=$RUN/redis/redis.pid
 redis_log=$RUN/redis/redis.log
-redis_ready() { redis-cli -h 127.0.0.1 -p $REDIS_PORT ping | grep -q PONG; }
+rcli() { # redis-cli, as Blotter's ACL user in secure mode
+    if [ "$STACK_SECURE" = 1 ]; then
+        REDISCLI_AUTH=$(secret redis-blotter) redis-cli --user blotter --no-auth-warning "$@"
+    else
+        redis-cli "$@"
+    fi
+}
+redis_ready() { rcli -h 127.0.0.1 -p $REDIS_PORT ping | grep -q PONG; }
 
 redis_up() {
     if pid_alive "$redis_pidfile" redis-server; then
@@ -118,6 +230,7 @@ appendfsync always
 hash-max-listpack-entries 512
 hash-max-listpack-value 16
 CONF
+    if [ "$STACK_SECURE" = 1 ]; then secure_redis_conf >>"$RUN/redis/redis.conf"; fi
     redis-server "$RUN/redis/redis.conf" || die "redis failed to start (log: $redis_log)"
     wait_for redis "$redis_log" redis_ready
     say "redis: ready on 127.0.0.1:$REDIS_PORT"
@@ -127,7 +240,7 @@ redis_down() {
     if pid_alive "$redis_pidfile" redis-server; then
         local pid
         pid=$(cat "$redis_pidfile")
-        redis-cli -h 127.0.0.1 -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid"
+        rcli -h 127.0.0.1 -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid"
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
         say "redis: stopped"
@@ -152,19 +265,31 @@ pg_up() {
         rm -rf "$PG_DIR"
         mkdir -p "$PG_DIR/data" "$PG_DIR/sock"
         [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$PG_DIR" && chmod 700 "$PG_DIR"
-        pg_as_user "$PG_BIN/initdb" -D "$PG_DIR/data" -U blotter --auth=trust -E UTF8 --no-sync \
+        local auth=(--auth=trust)
+        if [ "$STACK_SECURE" = 1 ]; then
+            (umask 077 && secret pg-blotter >"$PG_DIR/pwfile")
+            [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR/pwfile"
+            auth=(--auth=scram-sha-256 "--pwfile=$PG_DIR/pwfile")
+        fi
+        pg_as_user "$PG_BIN/initdb" -D "$PG_DIR/data" -U blotter "${auth[@]}" -E UTF8 --no-sync \
             >"$PG_DIR/initdb.log" 2>&1 || die "postgresql: initdb failed (log: $PG_DIR/initdb.log)"
+        rm -f "$PG_DIR/pwfile"
+        if [ "$STACK_SECURE" = 1 ]; then secure_pg_setup "$PG_DIR"; fi
     fi
+    local extra=
+    if [ "$STACK_SECURE" = 1 ]; then extra=$(secure_pg_options); fi
     local durable=()
     if [ "${BLOTTER_PG_DURABLE:-0}" != 1 ]; then
         durable=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
     fi
     pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$pg_log" -w -t "$READY_TIMEOUT_S" \
-        -o "-p $PG_PORT -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c timezone=UTC -c max_connections=200 ${durable[*]}" \
+        -o "-p $PG_PORT -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c timezone=UTC -c max_connections=200 ${durable[*]} $extra" \
         start >/dev/null || { tail -n 20 "$pg_log" >&2; die "postgresql failed to start (log: $pg_log)"; }
     wait_for postgresql "$pg_log" pg_ready
-    if ! psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -tAc "select 1 from pg_database where datname='blotter'" | grep -q 1; then
-        psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qc "create database blotter" >/dev/null
+    # The stack's own session: the Unix socket, trusted in both modes.
+    local admin=(psql -X -h "$PG_DIR/sock" -p "$PG_PORT" -U blotter -d postgres)
+    if ! "${admin[@]}" -tAc "select 1 from pg_database where datname='blotter'" | grep -q 1; then
+        "${admin[@]}" -qc "create database blotter" >/dev/null
     fi
     say "postgresql: ready on 127.0.0.1:$PG_PORT"
 }
@@ -176,12 +301,27 @@ pg_down() {
     fi
 }
 
+# ---- What env.sh exports for this stack ----
+write_stack_env() {
+    {
+        if [ "$STACK_SECURE" = 1 ]; then
+            secure_stack_env "$(kafka_brokers)"
+        else
+            echo "BLOTTER_KAFKA_BROKERS=$(kafka_brokers)"
+        fi
+        if [ "$KAFKA_NODES" -gt 1 ]; then echo "BLOTTER_TOPIC_REPLICATION=3"; fi
+    } >"$RUN/stack.env"
+}
+
 # ---- status ----
 status() {
     local rc=0
-    if pid_alive "$kafka_pidfile" kafka.Kafka && kafka_ready; then
-        echo "kafka       up    127.0.0.1:$KAFKA_PORT pid $(cat "$kafka_pidfile")"
-    else echo "kafka       down" && rc=1; fi
+    local i
+    for i in $(kafka_nodes); do
+        if node_alive "$i" && node_ready "$i"; then
+            echo "kafka$i      up    127.0.0.1:$(node_port "$i") pid $(cat "$(node_dir "$i")/kafka.pid") ($KAFKA_VERSION)"
+        else echo "kafka$i      down" && rc=1; fi
+    done
     if pid_alive "$redis_pidfile" redis-server && redis_ready; then
         echo "redis       up    127.0.0.1:$REDIS_PORT pid $(cat "$redis_pidfile")"
     else echo "redis       down" && rc=1; fi
@@ -194,21 +334,31 @@ status() {
 case ${1:-} in
 up)
     mkdir -p "$RUN"
+    if [ "$STACK_SECURE" = 1 ]; then secure_init; fi
     redis_up
     pg_up
     kafka_up
+    write_stack_env
     ;;
 down)
+    rm -f "$RUN/stack.env"
     kafka_down
     redis_down
     pg_down
     ;;
 status) status ;;
-# For fault-injection tests: one service alone.
+# For fault-injection tests: one service or one Kafka node alone.
 pg-down) pg_down ;;
 pg-up) pg_up ;;
+kafka-stop) kafka_node_stop "${2:?node}" TERM ;; # controlled shutdown
+kafka-kill) kafka_node_stop "${2:?node}" KILL ;;
+kafka-start)
+    kafka_node_start "${2:?node}"
+    wait_for kafka "$(node_dir "$2")/kafka.log" node_ready "$2"
+    ;;
+kafka-alive) kafka_any_alive ;;
 *)
-    echo "usage: $0 up|down|status|pg-down|pg-up" >&2
+    echo "usage: $0 up|down|status|pg-down|pg-up|kafka-stop N|kafka-kill N|kafka-start N" >&2
     exit 2
     ;;
 esac
