@@ -51,7 +51,7 @@ PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer
             $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
             $(if $(wildcard infra/socrata/server_main.c),$(BUILD)/blotter-socrata-server)
 
-.PHONY: all deps test unit integration up down status demo run bench clean format check-format \
+.PHONY: all deps test unit integration up down status demo run bench bench-peer clean format check-format \
         docs
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -143,6 +143,11 @@ bench: deps
 	@$(MAKE) --no-print-directory up
 	@bench/producer.sh $(BUILD) $(BENCH_ROWS)
 	@bench/consumer.sh $(BUILD) $(BENCH_ROWS)
+# Blotter's consumer beside Kafka Connect with the Debezium JDBC sink (bench/peer.sh).
+bench-peer: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory up
+	@bench/peer.sh $(BUILD) $(BENCH_ROWS)
 
 # ---- Local stack ----
 up: deps
