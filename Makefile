@@ -4,6 +4,7 @@
 #   make up/down/status   the local stack (Kafka, Redis, PostgreSQL)
 #   make up KAFKA_NODES=3 KAFKA_VERSION=4.1.1   a three-node Kafka cluster, another release
 #   make SANITIZE=address,undefined test   the same under AddressSanitizer and UBSan
+#   make test-san   unit and quicker integration tests under the sanitizers, in build-san/
 #   make WERROR=0   do not turn warnings into errors (packagers)
 
 BUILD    ?= build
@@ -51,7 +52,7 @@ PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer
             $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
             $(if $(wildcard infra/socrata/server_main.c),$(BUILD)/blotter-socrata-server)
 
-.PHONY: all deps test unit integration up down status demo run bench bench-peer clean format check-format \
+.PHONY: all deps test test-san unit integration up down status demo run bench bench-peer clean format check-format \
         docs
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -120,6 +121,13 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory up
 	@tests/run.sh $(BUILD)
+
+# The unit tests and the quicker integration tests built with AddressSanitizer and UBSan
+# (into build-san/, beside the normal build); .ci/run runs it after `make test`.
+test-san: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-san all
+	@$(MAKE) --no-print-directory up
+	@tests/run.sh build-san fast
 
 unit: all
 	@tests/run.sh $(BUILD) unit
