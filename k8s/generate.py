@@ -5,7 +5,8 @@ and pipeline.yaml, k8s/templates/pipeline.yaml (the shared topics, the consumers
 Kafka users, the ScaledObject). Both take the topic settings of k8s/base/settings.env.
 
     k8s/generate.py           rewrite the generated file
-    k8s/generate.py --check   exit 1 (and say what to run) when the generated file is stale
+    k8s/generate.py --check   exit 1 (and say what to run) when the generated files are stale
+    k8s/generate.py --check --cities DIR   the same for the city files of DIR (tests)
 
 Adding a city is adding its file to producers/cities/ and running this script; tests/k8s
 fails while the generated file is out of date."""
@@ -29,15 +30,15 @@ def settings():
     return values
 
 
-def cities():
+def cities(folder):
     found = []
-    for path in sorted((ROOT / "producers" / "cities").glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         name = json.loads(path.read_text())["name"]
         if name != path.stem:
             sys.exit(f"{path}: name {name!r} differs from the file name")
         found.append(name)
     if not found:
-        sys.exit("no city files in producers/cities")
+        sys.exit(f"no city files in {folder}")
     return found
 
 
@@ -51,8 +52,8 @@ def substitute(name, **values):
     return "\n".join(lines).strip("\n") + "\n"
 
 
-def render():
-    """{file name: text} of every generated file."""
+def render(folder):
+    """{file name: text} of every generated file, for the city files of FOLDER."""
     s = settings()
     replication = int(s["BLOTTER_TOPIC_REPLICATION"])
     values = dict(
@@ -69,7 +70,7 @@ def render():
             "# do not edit (tests/k8s fails when this file is stale).\n"
         )
 
-    docs = [f"# ---- {c} ----\n" + substitute("city.yaml", city=c, **values) for c in cities()]
+    docs = [f"# ---- {c} ----\n" + substitute("city.yaml", city=c, **values) for c in cities(folder)]
     return {
         "cities.yaml": header("city.yaml", "producers/cities/*.json") + "---\n".join(docs),
         "pipeline.yaml": header("pipeline.yaml", "k8s/base/settings.env")
@@ -78,14 +79,19 @@ def render():
 
 
 def main():
-    files = render()
-    if sys.argv[1:] == ["--check"]:
+    args = sys.argv[1:]
+    folder = ROOT / "producers" / "cities"
+    if len(args) == 3 and args[1] == "--cities":
+        folder = pathlib.Path(args.pop(2))
+        args.pop(1)
+    files = render(folder)
+    if args == ["--check"]:
         stale = [n for n, t in files.items() if not (GENERATED / n).exists() or (GENERATED / n).read_text() != t]
         extra = [p.name for p in GENERATED.glob("*.yaml") if p.name not in files]
         for name in stale + extra:
             print(f"k8s/base/generated/{name} is stale: run k8s/generate.py", file=sys.stderr)
         return 1 if stale or extra else 0
-    if sys.argv[1:]:
+    if args:
         print(__doc__, file=sys.stderr)
         return 2
     GENERATED.mkdir(parents=True, exist_ok=True)

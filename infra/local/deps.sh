@@ -10,7 +10,7 @@ PACKAGES=(
     librdkafka-dev libavro-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
     libcmocka-dev libmicrohttpd-dev libpq-dev zlib1g-dev
     postgresql redis-server openjdk-17-jre-headless maven kcat curl
-    python3 python3-avro tzdata procps iproute2 bc time
+    python3 python3-avro python3-yaml tzdata procps iproute2 bc time
 )
 
 missing=()
