@@ -68,8 +68,18 @@ go_cmd() {
         local dir
         dir=$(GOFLAGS=-mod=mod GO111MODULE=on "$go" mod download -json "$mod" |
             sed -n -E 's/^[[:space:]]*"Dir": "(.*)",?$/\1/p')
-        [ -x "$dir/bin/go" ] || die "could not fetch the Go toolchain module $mod"
-        go=$dir/bin/go
+        [ -f "$dir/bin/go" ] || die "could not fetch the Go toolchain module $mod"
+        # A module keeps no file modes: copy the toolchain out of the read-only module cache
+        # and make its programs executable (what Go's own toolchain switch does).
+        local goroot=$tools/$GO_TOOLCHAIN
+        if [ ! -x "$goroot/bin/go" ]; then
+            rm -rf "$goroot"
+            mkdir -p "$tools"
+            cp -r "$dir" "$goroot"
+            chmod -R u+w "$goroot"
+            chmod +x "$goroot"/bin/* "$goroot"/pkg/tool/*/*
+        fi
+        go=$goroot/bin/go
     fi
     printf '%s\n' "$go"
 }
