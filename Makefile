@@ -52,12 +52,16 @@ PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer
             $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
             $(if $(wildcard infra/socrata/server_main.c),$(BUILD)/blotter-socrata-server)
 
-.PHONY: all deps test test-san unit integration up down status demo run bench bench-peer clean format check-format \
+.PHONY: all programs deps test test-san unit integration up down status demo run bench bench-peer clean \
+        format check-format \
         docs
 .DEFAULT_GOAL := all
 .SECONDARY:
 
 all: $(PROGRAMS) $(UNIT_BIN) $(IT_BIN) $(BUILD)/tools/options-md
+
+# The programs alone (what k8s/Dockerfile builds).
+programs: $(PROGRAMS)
 
 # Rebuild everything when the compiler flags change (e.g. SANITIZE on or off).
 $(BUILD)/.flags: FORCE

@@ -55,6 +55,12 @@ if [ "$WHAT" = all ] || [ "$WHAT" = unit ] || [ "$WHAT" = fast ]; then
         run "$(basename "$t")" "$t"
     done
     run readme_settings "$ROOT/tests/readme_settings.sh" "$BUILD" --check
+    # Kubernetes: the manifests render and validate offline; the image installs what the
+    # programs load (not for a sanitizer build, whose programs no image ships).
+    run k8s_manifests bash "$ROOT/tests/k8s/manifests.sh"
+    if ! grep -q fsanitize "$BUILD/.flags" 2>/dev/null; then
+        run k8s_image bash "$ROOT/tests/k8s/image.sh" "$BUILD"
+    fi
 fi
 
 if [ "$WHAT" = all ] || [ "$WHAT" = integration ] || [ "$WHAT" = fast ]; then
