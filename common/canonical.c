@@ -1,12 +1,12 @@
 #define _GNU_SOURCE
-#include "canonical.h"
+#include "common/canonical.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* ---- CRC-64-AVRO ---- */
 

@@ -1,10 +1,10 @@
-#include "codec.h"
+#include "common/codec.h"
 
 #include <avro.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "canonical.h"
+#include "common/canonical.h"
 
 /* Field positions in schemas/incident.avsc; checked against the schema in codec_new. */
 enum {

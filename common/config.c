@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "config.h"
+#include "common/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "timeutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 
 #define X(id, name, type, def, choices, progs, flags, help)                                        \
     [OPT_##id] = {name, type, def, choices, progs, flags, help},

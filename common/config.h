@@ -17,7 +17,7 @@ enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_TIME };
 enum { P_PRODUCER = 1, P_CONSUMER = 2, P_SERVER = 4, P_ALL = 7 };
 enum { F_SECRET = 1, F_LIST = 2, F_CLI = 4 };
 
-#include "options.h"
+#include "common/options.h"
 
 #define X(id, ...) OPT_##id,
 enum opt_id { BLOTTER_OPTIONS(X) OPT__COUNT };

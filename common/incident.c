@@ -1,10 +1,10 @@
-#include "incident.h"
+#include "common/incident.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "canonical.h"
+#include "common/canonical.h"
 
 void incident_init(struct incident *inc)
 {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 enum tribool { TRI_NULL = -1, TRI_FALSE = 0, TRI_TRUE = 1 };
 

@@ -1,12 +1,12 @@
 #define _GNU_SOURCE
-#include "kafka.h"
+#include "common/kafka.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t n)
 {

@@ -6,7 +6,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 enum kafka_role { KAFKA_PRODUCER, KAFKA_CONSUMER };
 

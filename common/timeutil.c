@@ -1,5 +1,5 @@
 #define _DEFAULT_SOURCE
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -19,16 +19,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
-#include "config.h"
-#include "httpd.h"
-#include "kafka.h"
-#include "log.h"
-#include "metrics.h"
-#include "replay.h"
-#include "seen.h"
-#include "timeutil.h"
-#include "warehouse.h"
+#include "common/codec.h"
+#include "common/config.h"
+#include "common/httpd.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "consumers/replay.h"
+#include "consumers/seen.h"
+#include "common/timeutil.h"
+#include "consumers/warehouse.h"
 
 extern char **environ;
 

@@ -1,11 +1,11 @@
-#include "migrate.h"
+#include "consumers/migrate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "canonical.h"
-#include "log.h"
+#include "common/canonical.h"
+#include "common/log.h"
 
 #define MIGRATION_LOCK "7234918273645001" /* advisory lock key of the migration runner */
 

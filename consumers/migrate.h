@@ -7,7 +7,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 struct migration {
     int version;

@@ -1,14 +1,14 @@
 #define _GNU_SOURCE
-#include "seen.h"
+#include "consumers/seen.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "log.h"
-#include "timeutil.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 
 /* ---- Key derivation ---- */
 

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "warehouse.h"
+#include "consumers/warehouse.h"
 
 #include <libpq-fe.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrate.h"
-#include "timeutil.h"
+#include "consumers/migrate.h"
+#include "common/timeutil.h"
 
 /* ---- Version order and batch dedup ---- */
 

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "incident.h"
+#include "common/err.h"
+#include "common/incident.h"
 
 /* ---- Pure: version order, batch dedup, COPY encoding (no I/O) ---- */
 

@@ -1,11 +1,11 @@
 /* Checkpoints in the compacted state topic. See checkpoint.h. */
-#include "checkpoint.h"
+#include "producers/checkpoint.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 char *checkpoint_encode(const struct checkpoint_value *v)
 {

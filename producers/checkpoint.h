@@ -6,8 +6,8 @@
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "query.h"
+#include "common/err.h"
+#include "producers/query.h"
 
 struct checkpoint_value {
     struct keyset ks;

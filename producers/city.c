@@ -1,6 +1,6 @@
 /* City files and the mapping of a Socrata row to the incident record. See city.h. */
 #define _GNU_SOURCE
-#include "city.h"
+#include "producers/city.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 /* Longest text value accepted from a source row; longer ones make the row a dead letter. */
 #define MAX_VALUE_BYTES 65536

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "incident.h"
+#include "common/err.h"
+#include "common/incident.h"
 
 /* A timestamp read from one floating-timestamp column, or a date column plus a text time column. */
 enum time_format { TIME_NONE = 0, TIME_HHMM, TIME_HH_MM_SS, TIME_HH_MM };

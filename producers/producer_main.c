@@ -20,17 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "city.h"
-#include "codec.h"
-#include "config.h"
-#include "httpd.h"
-#include "kafka.h"
-#include "log.h"
-#include "metrics.h"
-#include "query.h"
-#include "socrata.h"
-#include "timeutil.h"
+#include "producers/checkpoint.h"
+#include "producers/city.h"
+#include "common/codec.h"
+#include "common/config.h"
+#include "common/httpd.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "producers/query.h"
+#include "producers/socrata.h"
+#include "common/timeutil.h"
 
 extern char **environ;
 static volatile int stop_requested;

@@ -1,10 +1,10 @@
 /* SoQL building and keyset advancement. See query.h. */
-#include "query.h"
+#include "producers/query.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 int keyset_advance(struct keyset *ks, const char *updated_at, const char *id)
 {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "city.h"
+#include "producers/city.h"
 
 /* A position in the (:updated_at, :id) order: the last row already taken. */
 struct keyset {

@@ -1,13 +1,13 @@
 /* Socrata page fetching. See socrata.h. */
 #define _GNU_SOURCE
-#include "socrata.h"
+#include "producers/socrata.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 /* ---- Splitting a JSON array into its elements ---- */
 

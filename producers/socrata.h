@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* ---- Splitting a JSON array into its elements (pure) ---- */
 

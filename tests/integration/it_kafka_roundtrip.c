@@ -10,14 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
-#include "kafka.h"
-#include "log.h"
+#include "common/codec.h"
+#include "common/kafka.h"
+#include "common/log.h"
 
 #define N 200
 
 extern char **environ;
-#include "check.h"
+#include "tests/integration/check.h"
 
 static void make_incident(struct incident *inc, int i)
 {

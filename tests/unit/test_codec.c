@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "codec.h"
+#include "common/codec.h"
 
 static void fill(struct incident *inc)
 {

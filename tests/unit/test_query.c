@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "checkpoint.h"
-#include "city.h"
-#include "query.h"
-#include "socrata.h"
+#include "producers/checkpoint.h"
+#include "producers/city.h"
+#include "producers/query.h"
+#include "producers/socrata.h"
 
 static struct city *chicago(void)
 {

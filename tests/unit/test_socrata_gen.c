@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "city.h"
-#include "gen.h"
-#include "soql.h"
-#include "store.h"
-#include "timeutil.h"
+#include "producers/city.h"
+#include "tests/server/gen.h"
+#include "tests/server/soql.h"
+#include "tests/server/store.h"
+#include "common/timeutil.h"
 
 static const char *chicago_json =
     "{\"name\":\"chicago\",\"domain\":\"example.org\",\"dataset\":\"ijzp-q8t2\",\"time_zone\":"

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "warehouse.h"
+#include "consumers/warehouse.h"
 
 static void test_version_order(void **state)
 {

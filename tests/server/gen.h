@@ -19,8 +19,8 @@
 
 #include <jansson.h>
 
-#include "city.h"
-#include "soql.h"
+#include "producers/city.h"
+#include "tests/server/soql.h"
 
 /* Column ids of the system fields (data fields are 0..n_cols-1). */
 #define GEN_COL_ID      (-1)

@@ -1,4 +1,4 @@
-#include "store.h"
+#include "tests/server/store.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 struct entry {
     uint64_t index;

@@ -1,13 +1,13 @@
 #define _GNU_SOURCE
-#include "gen.h"
+#include "tests/server/gen.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "timeutil.h"
+#include "common/err.h"
+#include "common/timeutil.h"
 
 /* ---- Buffer ---- */
 

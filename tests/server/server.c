@@ -34,7 +34,7 @@
  *   GET  /_admin/status                 JSON: per city rows, overlay, faults pending, requests
  *   city may be a city name or its dataset id; answers are JSON, 400 on bad parameters. */
 #define _GNU_SOURCE
-#include "server.h"
+#include "tests/server/server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -53,10 +53,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "err.h"
-#include "httpd.h"
-#include "log.h"
-#include "timeutil.h"
+#include "common/err.h"
+#include "common/httpd.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 
 enum fault_kind {
     F_429 = 0,

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "city.h"
-#include "config.h"
-#include "gen.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
-#include "timeutil.h"
+#include "producers/city.h"
+#include "common/config.h"
+#include "tests/server/gen.h"
+#include "common/log.h"
+#include "tests/server/server.h"
+#include "tests/server/store.h"
+#include "common/timeutil.h"
 
 extern char **environ;
 
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     int rc = 1;
     struct config *cfg = config_new(P_SERVER, "blotter-socrata-server",
                                     "Local Socrata-compatible server with generated city data, "
-                                    "live changes and fault switches (infra/socrata/README.md)");
+                                    "live changes and fault switches (tests/server/README.md)");
     struct city **files = NULL;
     size_t n = 0;
     char **names = NULL;

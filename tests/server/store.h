@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gen.h"
-#include "soql.h"
+#include "tests/server/gen.h"
+#include "tests/server/soql.h"
 
 struct store_city;
 
