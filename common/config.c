@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "common/secret.h"
 #include "common/timeutil.h"
 
 #define X(id, name, type, def, choices, progs, flags, help)                                        \
@@ -135,22 +136,15 @@ static char *trim(char *s)
     return s;
 }
 
-/* Read a secret file: its content without the trailing newline. */
+/* A secret file's content, or NULL after reporting the problem. */
 static char *read_secret_file(struct config *cfg, const char *what, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char buf[8192];
-    if (!f) {
-        problem(cfg, "%s: cannot read %s: %s", what, path, strerror(errno));
-        return NULL;
+    char why[512];
+    char *value = secret_read_file(path, why, sizeof(why));
+    if (!value) {
+        problem(cfg, "%s: %s", what, why);
     }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-    return strdup(buf);
+    return value;
 }
 
 static void load_file(struct config *cfg, const char *path)

@@ -27,18 +27,12 @@
 #include "common/metrics.h"
 #include "consumers/replay.h"
 #include "consumers/seen.h"
+#include "common/backoff.h"
+#include "common/stop.h"
 #include "common/timeutil.h"
 #include "consumers/warehouse.h"
 
 extern char **environ;
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 /* ---- State ---- */
 
@@ -241,7 +235,7 @@ static void carry_push(struct app *a, rd_kafka_message_t *rkm)
             /* Not storing its offset keeps it safe: it is re-read after a restart. */
             rd_kafka_message_destroy(rkm);
             log_error("consumer.oom", "what=carry");
-            stop_requested = 1;
+            stop_request(STOP_FATAL);
             return;
         }
         a->carry = p;
@@ -263,7 +257,7 @@ static bool handle_event(struct app *a, rd_kafka_message_t *rkm)
         enum err_class cls = kafka_err_class(a->rk, rkm->err);
         if (cls == ERR_FATAL) {
             log_error("consumer.fatal", "error=%s", LQ(rd_kafka_message_errstr(rkm)));
-            stop_requested = 2;
+            stop_request(STOP_FATAL);
         } else {
             log_emit_limited(LOG_WARN, "consumer.error", 10, "error=%s",
                              LQ(rd_kafka_message_errstr(rkm)));
@@ -300,12 +294,6 @@ static void wait_polling(struct app *a, long ms)
         }
         rd_kafka_poll(a->dlq, 0);
     }
-}
-
-static long next_backoff(const struct app *a, long cur)
-{
-    long next = cur * 2;
-    return next > a->backoff_max_ms ? a->backoff_max_ms : next;
 }
 
 /* ---- Batch ---- */
@@ -451,9 +439,10 @@ static enum err_class write_slots(struct app *a, struct slot **slots, size_t n)
     uint64_t *hashes = malloc((n + 1) * sizeof(*hashes));
     struct warehouse_outcome *out = malloc((n + 1) * sizeof(*out));
     enum err_class cls = ERR_FATAL;
-    long backoff = a->backoff_ms;
+    struct backoff retry;
     char errstr[1024];
 
+    backoff_init(&retry, a->backoff_ms, a->backoff_max_ms);
     if (!incs || !hashes || !out) {
         log_error("consumer.oom", "what=write");
         goto done;
@@ -483,11 +472,11 @@ static enum err_class write_slots(struct app *a, struct slot **slots, size_t n)
         if (cls == ERR_TRANSIENT) {
             atomic_store(&a->wh_ok, false);
             metric_add(a->m.retries, 1);
+            long wait = backoff_next_ms(&retry, -1);
             log_emit_limited(LOG_WARN, "warehouse.retry", 10, "error=%s records=%zu backoff_ms=%ld",
-                             LQ(errstr), n, backoff);
+                             LQ(errstr), n, wait);
             set_paused(a, true);
-            wait_polling(a, backoff);
-            backoff = next_backoff(a, backoff);
+            wait_polling(a, wait);
             if (stop_requested) {
                 log_info("consumer.batch_abandoned", "records=%zu", n);
                 break;
@@ -568,7 +557,8 @@ static void add_header(rd_kafka_headers_t *h, const char *name, const char *valu
  * ERR_OK, or ERR_TRANSIENT when a stop was requested before they were delivered. */
 static enum err_class send_dead_letters(struct app *a, struct batch *b)
 {
-    long backoff = a->backoff_ms;
+    struct backoff retry;
+    backoff_init(&retry, a->backoff_ms, a->backoff_max_ms);
     for (;;) {
         size_t pending = 0;
         for (size_t i = 0; i < b->n; i++) {
@@ -621,9 +611,9 @@ static enum err_class send_dead_letters(struct app *a, struct batch *b)
         if (all) {
             return ERR_OK;
         }
-        log_emit_limited(LOG_WARN, "dlq.retry", 10, "backoff_ms=%ld", backoff);
-        wait_polling(a, backoff);
-        backoff = next_backoff(a, backoff);
+        long wait = backoff_next_ms(&retry, -1);
+        log_emit_limited(LOG_WARN, "dlq.retry", 10, "backoff_ms=%ld", wait);
+        wait_polling(a, wait);
         if (stop_requested) {
             return ERR_TRANSIENT;
         }
@@ -889,8 +879,9 @@ static enum err_class start_consuming(struct app *a, char *errstr, size_t n)
 /* Connect to the warehouse (applying migrations), retrying transient failures with backoff. */
 static enum err_class connect_warehouse(struct app *a)
 {
-    long backoff = a->backoff_ms;
+    struct backoff retry;
     char errstr[1024];
+    backoff_init(&retry, a->backoff_ms, a->backoff_max_ms);
     for (;;) {
         enum err_class cls = warehouse_connect(a->wh, errstr, sizeof(errstr));
         if (cls == ERR_OK) {
@@ -901,16 +892,16 @@ static enum err_class connect_warehouse(struct app *a)
             log_error("warehouse.fatal", "error=%s", LQ(errstr));
             return cls;
         }
+        long wait = backoff_next_ms(&retry, -1);
         log_emit_limited(LOG_WARN, "warehouse.unreachable", 10, "error=%s backoff_ms=%ld",
-                         LQ(errstr), backoff);
-        for (long waited = 0; waited < backoff && !stop_requested; waited += 100) {
+                         LQ(errstr), wait);
+        for (long waited = 0; waited < wait && !stop_requested; waited += 100) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
         if (stop_requested) {
             return ERR_TRANSIENT;
         }
-        backoff = next_backoff(a, backoff);
     }
 }
 
@@ -959,7 +950,7 @@ static int run(struct app *a)
             break;
         }
     }
-    if (stop_requested == 2) {
+    if (stop_requested == STOP_FATAL) {
         rc = 1; /* fatal Kafka error */
     }
     if (b.n) {
@@ -996,13 +987,7 @@ int main(int argc, char **argv)
     config_setup_log(a->cfg, "blotter-consumer");
     config_log(a->cfg);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop_setup();
 
     snprintf(a->prefix, sizeof(a->prefix), "%s", config_str(a->cfg, OPT_TOPIC_PREFIX));
     kafka_topic_dlq(a->dlq_topic, sizeof(a->dlq_topic), a->prefix);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "consumers/migrate.h"
 #include "common/timeutil.h"
 
@@ -74,43 +75,6 @@ size_t warehouse_newest(const struct incident *const *incs, const uint64_t *hash
 #define US_YEAR_1   (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
 #define US_YEAR_10K (253402300800000000LL) /* 10000-01-01T00:00:00Z */
 
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        p += len;
-    }
-    return true;
-}
-
 static bool ts_ok(int64_t us)
 {
     return us != TS_NULL && us >= US_YEAR_1 && us < US_YEAR_10K;
@@ -147,14 +111,14 @@ enum err_class warehouse_check_incident(const struct incident *inc, char *errstr
             err_set(errstr, errstr_size, "%s is empty", strs[i].name);
             return ERR_PERMANENT;
         }
-        if (!utf8_valid(strs[i].value)) {
+        if (!utf8_valid_str(strs[i].value)) {
             err_set(errstr, errstr_size, "%s is not valid UTF-8", strs[i].name);
             return ERR_PERMANENT;
         }
     }
     for (size_t i = 0; i < inc->n_attrs; i++) {
-        if (!inc->attrs[i].key || !utf8_valid(inc->attrs[i].key) ||
-            (inc->attrs[i].value && !utf8_valid(inc->attrs[i].value))) {
+        if (!inc->attrs[i].key || !utf8_valid_str(inc->attrs[i].key) ||
+            (inc->attrs[i].value && !utf8_valid_str(inc->attrs[i].value))) {
             err_set(errstr, errstr_size, "attribute %zu is not valid UTF-8", i);
             return ERR_PERMANENT;
         }
@@ -178,53 +142,13 @@ enum err_class warehouse_check_incident(const struct incident *inc, char *errstr
     return ERR_OK;
 }
 
-void wbuf_free(struct wbuf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-static int wbuf_reserve(struct wbuf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap) {
-        return 0;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int wbuf_put(struct wbuf *b, const char *s, size_t n)
-{
-    if (wbuf_reserve(b, n) != 0) {
-        return -1;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int wbuf_puts(struct wbuf *b, const char *s)
-{
-    return wbuf_put(b, s, strlen(s));
-}
-
 /* A COPY text field: backslash, tab, newline and carriage return escaped. */
-static int put_copy_text(struct wbuf *b, const char *s)
+static int put_copy_text(struct buf *b, const char *s)
 {
     if (!s) {
-        return wbuf_put(b, "\\N", 2);
+        return buf_put(b, "\\N", 2);
     }
-    if (wbuf_reserve(b, strlen(s) * 2) != 0) {
+    if (buf_reserve(b, strlen(s) * 2) != 0) {
         return -1;
     }
     for (const char *p = s; *p; p++) {
@@ -264,81 +188,56 @@ void warehouse_format_ts(int64_t us, char *buf, size_t n)
              ct.minute, ct.second, ct.micros);
 }
 
-static int put_ts(struct wbuf *b, int64_t us)
+static int put_ts(struct buf *b, int64_t us)
 {
     char ts[48];
     if (us == TS_NULL) {
-        return wbuf_put(b, "\\N", 2);
+        return buf_put(b, "\\N", 2);
     }
     warehouse_format_ts(us, ts, sizeof(ts));
-    return wbuf_puts(b, ts);
+    return buf_puts(b, ts);
 }
 
-static int put_tri(struct wbuf *b, int8_t v)
+static int put_tri(struct buf *b, int8_t v)
 {
-    return wbuf_puts(b, v == TRI_NULL ? "\\N" : v ? "t" : "f");
+    return buf_puts(b, v == TRI_NULL ? "\\N" : v ? "t" : "f");
 }
 
-static int put_double(struct wbuf *b, bool has, double v)
+static int put_double(struct buf *b, bool has, double v)
 {
     char num[40];
     if (!has || !isfinite(v)) {
-        return wbuf_put(b, "\\N", 2);
+        return buf_put(b, "\\N", 2);
     }
     snprintf(num, sizeof(num), "%.17g", v);
-    return wbuf_puts(b, num);
-}
-
-/* A JSON string (quotes, escapes) appended to j. */
-static int json_string_put(struct wbuf *j, const char *s)
-{
-    if (wbuf_put(j, "\"", 1) != 0) {
-        return -1;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            esc[2] = '\0';
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", *p);
-        } else {
-            if (wbuf_put(j, (const char *)p, 1) != 0) {
-                return -1;
-            }
-            continue;
-        }
-        if (wbuf_puts(j, esc) != 0) {
-            return -1;
-        }
-    }
-    return wbuf_put(j, "\"", 1);
+    return buf_puts(b, num);
 }
 
 /* The attributes as a JSON object of strings (null values as JSON null). */
-static int attrs_json(struct wbuf *j, const struct incident *inc)
+static int attrs_json(struct buf *j, const struct incident *inc)
 {
     j->len = 0;
-    if (wbuf_put(j, "{", 1) != 0) {
+    if (buf_put(j, "{", 1) != 0) {
         return -1;
     }
     for (size_t i = 0; i < inc->n_attrs; i++) {
-        if ((i && wbuf_put(j, ",", 1) != 0) || json_string_put(j, inc->attrs[i].key) != 0 ||
-            wbuf_put(j, ":", 1) != 0 ||
-            (inc->attrs[i].value ? json_string_put(j, inc->attrs[i].value)
-                                 : wbuf_puts(j, "null")) != 0) {
+        if ((i && buf_put(j, ",", 1) != 0) ||
+            buf_put_json_string(j, inc->attrs[i].key, strlen(inc->attrs[i].key)) != 0 ||
+            buf_put(j, ":", 1) != 0 ||
+            (inc->attrs[i].value
+                 ? buf_put_json_string(j, inc->attrs[i].value, strlen(inc->attrs[i].value))
+                 : buf_puts(j, "null")) != 0) {
             return -1;
         }
     }
-    return wbuf_put(j, "}", 1);
+    return buf_put(j, "}", 1);
 }
 
-int warehouse_copy_row(struct wbuf *b, int seq, const struct incident *inc, uint64_t hash,
+int warehouse_copy_row(struct buf *b, int seq, const struct incident *inc, uint64_t hash,
                        int64_t ingested_default)
 {
     char num[32];
-    struct wbuf json = {0};
+    struct buf json = {0};
     int rc = -1;
     const char *const texts1[] = {inc->city, inc->incident_id, inc->report_id};
     const char *const texts2[] = {inc->offense_code,  inc->offense, inc->category,
@@ -346,35 +245,35 @@ int warehouse_copy_row(struct wbuf *b, int seq, const struct incident *inc, uint
                                   inc->address};
 
     snprintf(num, sizeof(num), "%d", seq);
-    if (wbuf_puts(b, num) != 0) {
+    if (buf_puts(b, num) != 0) {
         goto done;
     }
     for (size_t i = 0; i < 3; i++) {
-        if (wbuf_put(b, "\t", 1) != 0 || put_copy_text(b, texts1[i]) != 0) {
+        if (buf_put(b, "\t", 1) != 0 || put_copy_text(b, texts1[i]) != 0) {
             goto done;
         }
     }
-    if (wbuf_put(b, "\t", 1) || put_ts(b, inc->occurred_at) || wbuf_put(b, "\t", 1) ||
-        put_ts(b, inc->reported_at) || wbuf_put(b, "\t", 1) || put_ts(b, inc->source_updated_at)) {
+    if (buf_put(b, "\t", 1) || put_ts(b, inc->occurred_at) || buf_put(b, "\t", 1) ||
+        put_ts(b, inc->reported_at) || buf_put(b, "\t", 1) || put_ts(b, inc->source_updated_at)) {
         goto done;
     }
     for (size_t i = 0; i < 7; i++) {
-        if (wbuf_put(b, "\t", 1) != 0 || put_copy_text(b, texts2[i]) != 0) {
+        if (buf_put(b, "\t", 1) != 0 || put_copy_text(b, texts2[i]) != 0) {
             goto done;
         }
     }
-    if (wbuf_put(b, "\t", 1) || put_double(b, inc->has_coords, inc->latitude) ||
-        wbuf_put(b, "\t", 1) || put_double(b, inc->has_coords, inc->longitude) ||
-        wbuf_put(b, "\t", 1) || put_tri(b, inc->arrest) || wbuf_put(b, "\t", 1) ||
-        put_tri(b, inc->domestic) || wbuf_put(b, "\t", 1) || attrs_json(&json, inc) ||
-        put_copy_text(b, json.p) || wbuf_put(b, "\t", 1) ||
+    if (buf_put(b, "\t", 1) || put_double(b, inc->has_coords, inc->latitude) ||
+        buf_put(b, "\t", 1) || put_double(b, inc->has_coords, inc->longitude) ||
+        buf_put(b, "\t", 1) || put_tri(b, inc->arrest) || buf_put(b, "\t", 1) ||
+        put_tri(b, inc->domestic) || buf_put(b, "\t", 1) || attrs_json(&json, inc) ||
+        put_copy_text(b, json.p) || buf_put(b, "\t", 1) ||
         put_ts(b, inc->ingested_at != TS_NULL ? inc->ingested_at : ingested_default)) {
         goto done;
     }
     snprintf(num, sizeof(num), "\t%lld\n", (long long)(int64_t)hash);
-    rc = wbuf_puts(b, num);
+    rc = buf_puts(b, num);
 done:
-    wbuf_free(&json);
+    buf_free(&json);
     return rc;
 }
 
@@ -392,7 +291,7 @@ struct warehouse {
     char id[64];
     int *months; /* sorted year*12+month-1 of partitions known to exist */
     size_t n_months, cap_months;
-    struct wbuf copy;
+    struct buf copy;
 };
 
 struct warehouse *warehouse_new(const char *dsn)
@@ -423,7 +322,7 @@ void warehouse_destroy(struct warehouse *wh)
         return;
     }
     disconnect(wh);
-    wbuf_free(&wh->copy);
+    buf_free(&wh->copy);
     free(wh->months);
     free(wh->dsn);
     free(wh);
@@ -598,7 +497,7 @@ static enum err_class ensure_months(struct warehouse *wh, const struct incident 
     int *missing = malloc((n ? n : 1) * sizeof(*missing));
     size_t n_missing = 0;
     enum err_class cls = ERR_OK;
-    struct wbuf arr = {0};
+    struct buf arr = {0};
 
     if (!missing) {
         err_set(errstr, errstr_size, "out of memory");
@@ -618,16 +517,16 @@ static enum err_class ensure_months(struct warehouse *wh, const struct incident 
         goto done;
     }
     /* A timestamptz[] literal of the months' first instants: numbers we format, no input. */
-    wbuf_puts(&arr, "{");
+    buf_puts(&arr, "{");
     for (size_t i = 0; i < n_missing; i++) {
         char ts[48];
         struct civil_time ct = {missing[i] / 12, missing[i] % 12 + 1, 1, 0, 0, 0, 0};
         warehouse_format_ts(civil_to_us(&ct), ts, sizeof(ts));
-        wbuf_puts(&arr, i ? ",\"" : "\"");
-        wbuf_puts(&arr, ts);
-        wbuf_puts(&arr, "\"");
+        buf_puts(&arr, i ? ",\"" : "\"");
+        buf_puts(&arr, ts);
+        buf_puts(&arr, "\"");
     }
-    if (wbuf_puts(&arr, "}") != 0) {
+    if (buf_puts(&arr, "}") != 0) {
         err_set(errstr, errstr_size, "out of memory");
         cls = ERR_FATAL;
         goto done;
@@ -644,7 +543,7 @@ static enum err_class ensure_months(struct warehouse *wh, const struct incident 
         cls = ERR_FATAL;
     }
 done:
-    wbuf_free(&arr);
+    buf_free(&arr);
     free(missing);
     return cls;
 }

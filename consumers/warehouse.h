@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/incident.h"
 
@@ -32,17 +33,10 @@ size_t warehouse_newest(const struct incident *const *incs, const uint64_t *hash
 enum err_class warehouse_check_incident(const struct incident *inc, char *errstr,
                                         size_t errstr_size);
 
-/* A growable byte buffer. */
-struct wbuf {
-    char *p;
-    size_t len, cap;
-};
-void wbuf_free(struct wbuf *b);
-
 /* Append one line of COPY text format (tab-separated, \N for null, backslash escapes) holding
  * seq and the incident's columns in the staging table's order; ingested_at defaults to
  * ingested_default when null. The incident must pass warehouse_check_incident. -1 on OOM. */
-int warehouse_copy_row(struct wbuf *b, int seq, const struct incident *inc, uint64_t hash,
+int warehouse_copy_row(struct buf *b, int seq, const struct incident *inc, uint64_t hash,
                        int64_t ingested_default);
 
 /* A UTC time as PostgreSQL timestamptz text: 2024-02-15 07:09:00.000000+00. */

@@ -30,16 +30,11 @@
 #include "common/metrics.h"
 #include "producers/query.h"
 #include "producers/socrata.h"
+#include "common/stop.h"
 #include "common/timeutil.h"
+#include "common/backoff.h"
 
 extern char **environ;
-static volatile int stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 /* ---- Pages in flight ---- */
 
@@ -445,23 +440,6 @@ static void report_drift(struct producer *p, json_t *fields)
 
 /* ---- Passes ---- */
 
-static long backoff_ms(const struct producer *p, int attempt, long retry_after_s)
-{
-    if (retry_after_s >= 0) {
-        return retry_after_s * 1000;
-    }
-    long base = config_int(p->cfg, OPT_BACKOFF_MS), cap = config_int(p->cfg, OPT_BACKOFF_MAX_MS);
-    long d = base;
-    for (int i = 0; i < attempt && d < cap; i++) {
-        d *= 2;
-    }
-    if (d > cap) {
-        d = cap;
-    }
-    /* Full jitter in [d/2, d]. */
-    return d / 2 + (long)(random() % (d / 2 + 1));
-}
-
 static void sleep_serving(struct producer *p, long ms)
 {
     int64_t until = mono_ms() + ms;
@@ -521,6 +499,9 @@ static enum err_class run_pass(struct producer *p, struct progress *pr)
             return ERR_FATAL;
         }
         int attempt = 0;
+        struct backoff retry;
+        backoff_init(&retry, config_int(p->cfg, OPT_BACKOFF_MS),
+                     config_int(p->cfg, OPT_BACKOFF_MAX_MS));
         struct socrata_page page;
         enum err_class cls;
         struct page *pg;
@@ -562,7 +543,8 @@ static enum err_class run_pass(struct producer *p, struct progress *pr)
                 return ERR_TRANSIENT;
             }
             metric_add(retry_metric(p, cause), 1);
-            long wait = backoff_ms(p, attempt - 1, page.retry_after_s);
+            long wait =
+                backoff_next_ms(&retry, page.retry_after_s >= 0 ? page.retry_after_s * 1000 : -1);
             log_emit_limited(LOG_WARN, "page.retry", 5,
                              "city=%s cause=%s attempt=%d wait_ms=%ld reason=%s", p->city->name,
                              cause, attempt, wait, LQ(err));
@@ -689,10 +671,7 @@ int main(int argc, char **argv)
         log_warn("city.frozen", "city=%s dataset=%s note=%s", p->city->name, p->city->dataset,
                  LQ("the source is no longer updated; polling will find nothing new"));
     }
-    srandom((unsigned)(now_us() ^ getpid()));
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    stop_setup();
 
     char base[512];
     if (*config_str(p->cfg, OPT_SOCRATA_BASE_URL)) {
@@ -840,6 +819,9 @@ int main(int argc, char **argv)
 
     bool once = config_bool(p->cfg, OPT_ONCE) || backfill;
     int failures = 0;
+    struct backoff pass_retry;
+    backoff_init(&pass_retry, config_int(p->cfg, OPT_BACKOFF_MS),
+                 config_int(p->cfg, OPT_BACKOFF_MAX_MS));
     rc = 0;
     while (!stop_requested) {
         enum err_class cls = run_pass(p, backfill ? &pr : NULL);
@@ -849,6 +831,7 @@ int main(int argc, char **argv)
         }
         if (cls == ERR_OK && !stop_requested) {
             failures = 0;
+            backoff_reset(&pass_retry);
             /* Let the last pages' acknowledgements land before reporting the pass. */
             int64_t deadline = mono_ms() + 30000;
             while (p->head && mono_ms() < deadline && !stop_requested) {
@@ -876,7 +859,7 @@ int main(int argc, char **argv)
                 break;
             }
             /* Wait until the pages in flight have reports, then restart from the checkpoint. */
-            sleep_serving(p, backoff_ms(p, failures, -1));
+            sleep_serving(p, backoff_next_ms(&pass_retry, -1));
             int64_t deadline = mono_ms() + 30000;
             while (p->head && mono_ms() < deadline && !stop_requested) {
                 service(p, 100);

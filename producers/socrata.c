@@ -7,7 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
 #include "common/timeutil.h"
+#include "common/utf8.h"
 
 /* ---- Splitting a JSON array into its elements ---- */
 
@@ -17,11 +19,10 @@ struct rowsplit {
     rowsplit_cb cb;
     void *ctx;
     enum split_state state;
-    int depth;      /* nesting inside the current element */
-    bool in_string; /* inside a string of the current element */
-    bool escape;    /* the previous byte was a backslash inside a string */
-    char *buf;      /* the current element's bytes */
-    size_t len, cap;
+    int depth;       /* nesting inside the current element */
+    bool in_string;  /* inside a string of the current element */
+    bool escape;     /* the previous byte was a backslash inside a string */
+    struct buf elem; /* the current element's bytes */
     size_t rows;
     bool parse; /* hand parsed rows to cb (else raw text only) */
 };
@@ -40,7 +41,7 @@ struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx, bool parse)
 void rowsplit_destroy(struct rowsplit *rs)
 {
     if (rs) {
-        free(rs->buf);
+        buf_free(&rs->elem);
         free(rs);
     }
 }
@@ -55,83 +56,21 @@ size_t rowsplit_rows(const struct rowsplit *rs)
     return rs->rows;
 }
 
-static int grow(struct rowsplit *rs, size_t need)
-{
-    size_t cap = rs->cap ? rs->cap : 4096;
-    while (cap <= need) {
-        cap *= 2;
-    }
-    char *b = realloc(rs->buf, cap);
-    if (!b) {
-        return -1;
-    }
-    rs->buf = b;
-    rs->cap = cap;
-    return 0;
-}
-
-static int push(struct rowsplit *rs, char c)
-{
-    if (rs->len + 1 >= rs->cap && grow(rs, rs->len + 1) != 0) {
-        return -1;
-    }
-    rs->buf[rs->len++] = c;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80) {
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        need = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        need = 3, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        need = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (avail < need) {
-        return 0;
-    }
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return need;
-}
-
 /* A copy of text with each byte that is not part of valid UTF-8 replaced by \u0000, or NULL
  * when the text is valid (the common case). */
 static char *scrub_utf8(const char *text, size_t len, size_t *out_len)
 {
     const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = utf8_seq(s + i, len - i);
-        if (!k) {
-            break;
-        }
-        i += k;
-    }
-    if (i == len) {
+    if (utf8_valid(text, len)) {
         return NULL;
     }
     char *out = malloc(len * 6 + 1);
     size_t o = 0;
-    for (i = 0; i < len;) {
-        size_t k = utf8_seq(s + i, len - i);
+    if (!out) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq_len(s + i, len - i);
         if (k) {
             memcpy(out + o, s + i, k);
             o += k;
@@ -165,21 +104,20 @@ json_t *row_parse(const char *raw, size_t len, char **scrubbed, size_t *scrubbed
 
 static int emit(struct rowsplit *rs)
 {
-    size_t len = rs->len;
-    rs->buf[len] = 0;
+    size_t len = rs->elem.len;
     rs->rows++;
     int rc;
     if (!rs->parse) {
-        rc = rs->cb(rs->ctx, NULL, rs->buf, len);
+        rc = rs->cb(rs->ctx, NULL, rs->elem.p, len);
     } else {
         char *scrubbed;
         size_t scrubbed_len;
-        json_t *row = row_parse(rs->buf, len, &scrubbed, &scrubbed_len);
-        rc = rs->cb(rs->ctx, row, scrubbed ? scrubbed : rs->buf, scrubbed ? scrubbed_len : len);
+        json_t *row = row_parse(rs->elem.p, len, &scrubbed, &scrubbed_len);
+        rc = rs->cb(rs->ctx, row, scrubbed ? scrubbed : rs->elem.p, scrubbed ? scrubbed_len : len);
         json_decref(row);
         free(scrubbed);
     }
-    rs->len = 0;
+    buf_reset(&rs->elem);
     return rc;
 }
 
@@ -217,17 +155,15 @@ int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len)
                     j++;
                 }
                 if (j > i) {
-                    if (rs->len + (j - i) + 1 >= rs->cap && grow(rs, rs->len + (j - i) + 1)) {
+                    if (buf_put(&rs->elem, data + i, j - i) != 0) {
                         rs->state = SPLIT_ERROR;
                         return -1;
                     }
-                    memcpy(rs->buf + rs->len, data + i, j - i);
-                    rs->len += j - i;
                     i = j - 1;
                     break;
                 }
             }
-            if (push(rs, c) != 0) {
+            if (buf_putc(&rs->elem, c) != 0) {
                 rs->state = SPLIT_ERROR;
                 return -1;
             }
@@ -255,7 +191,7 @@ int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len)
                 }
             } else if (rs->depth == 0 && (c == ',' || c == ' ' || c == '\n')) {
                 /* a bare scalar element ended */
-                rs->len--;
+                rs->elem.p[--rs->elem.len] = '\0';
                 rs->state = SPLIT_BETWEEN;
                 if (emit(rs) != 0) {
                     return -1;
@@ -280,7 +216,7 @@ int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len)
 struct socrata {
     CURL *curl;
     struct curl_slist *headers;
-    volatile int *stop;
+    const volatile sig_atomic_t *stop;
     long timeout_s;
 };
 
@@ -292,7 +228,8 @@ struct transfer {
     size_t body_len;
 };
 
-struct socrata *socrata_new(const char *app_token, long timeout_s, volatile int *stop)
+struct socrata *socrata_new(const char *app_token, long timeout_s,
+                            const volatile sig_atomic_t *stop)
 {
     static int global_init;
     if (!global_init) {

@@ -4,6 +4,7 @@
 #define BLOTTER_SOCRATA_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -47,7 +48,8 @@ struct socrata_page {
 struct socrata;
 /* app_token may be NULL. timeout_s bounds one request; stop (may be NULL) aborts transfers when
  * it becomes true. */
-struct socrata *socrata_new(const char *app_token, long timeout_s, volatile int *stop);
+struct socrata *socrata_new(const char *app_token, long timeout_s,
+                            const volatile sig_atomic_t *stop);
 void socrata_destroy(struct socrata *s);
 
 /* GET url; rows of a 200 response go to cb as they arrive. ERR_OK when the whole array arrived;

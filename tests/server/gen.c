@@ -9,48 +9,6 @@
 #include "common/err.h"
 #include "common/timeutil.h"
 
-/* ---- Buffer ---- */
-
-void gen_buf_reserve(struct gen_buf *b, size_t extra)
-{
-    if (b->oom || b->len + extra + 1 <= b->cap) {
-        return;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-void gen_buf_put(struct gen_buf *b, const char *s, size_t n)
-{
-    gen_buf_reserve(b, n);
-    if (b->oom) {
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void gen_buf_puts(struct gen_buf *b, const char *s)
-{
-    gen_buf_put(b, s, strlen(s));
-}
-
-void gen_buf_free(struct gen_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
 /* ---- Hashing ---- */
 
 static inline uint64_t mix64(uint64_t x)
@@ -1118,42 +1076,15 @@ const char *gen_value(void *ctx, int col)
     return rc->r->arena + rc->r->vals[col].off;
 }
 
-/* Escape for JSON: quotes, backslashes and control characters; other bytes (also invalid
- * UTF-8, on purpose) pass through. */
-static void put_escaped(struct gen_buf *b, const char *s, size_t n)
-{
-    gen_buf_reserve(b, n + 2);
-    if (b->oom) {
-        return;
-    }
-    size_t start = 0;
-    for (size_t j = 0; j < n; j++) {
-        unsigned char ch = (unsigned char)s[j];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') {
-            continue;
-        }
-        gen_buf_put(b, s + start, j - start);
-        char esc[8];
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\', esc[1] = (char)ch, esc[2] = '\0';
-        } else {
-            snprintf(esc, sizeof(esc), "\\u%04x", ch);
-        }
-        gen_buf_puts(b, esc);
-        start = j + 1;
-    }
-    gen_buf_put(b, s + start, n - start);
-}
-
-static void put_field(struct gen_buf *b, const struct gen_city *g, const struct gen_row *r,
-                      size_t k, bool *first)
+static void put_field(struct buf *b, const struct gen_city *g, const struct gen_row *r, size_t k,
+                      bool *first)
 {
     const struct gen_val *v = &r->vals[k];
     if (v->kind == GEN_OMIT) {
         return;
     }
     const struct col *c = &g->cols[k];
-    gen_buf_reserve(b, c->key_len + v->len + 4);
+    buf_reserve(b, c->key_len + v->len + 4);
     if (b->oom) {
         return;
     }
@@ -1166,42 +1097,41 @@ static void put_field(struct gen_buf *b, const struct gen_city *g, const struct 
     p += c->key_len;
     b->len = (size_t)(p - b->p);
     if (v->kind == GEN_RAW) {
-        gen_buf_put(b, r->arena + v->off, v->len);
+        buf_put(b, r->arena + v->off, v->len);
     } else {
-        b->p[b->len++] = '"';
-        put_escaped(b, r->arena + v->off, v->len);
-        gen_buf_put(b, "\"", 1);
+        /* Invalid UTF-8 (a malformed row) passes through on purpose. */
+        buf_put_json_string(b, r->arena + v->off, v->len);
     }
 }
 
-static void put_system(struct gen_buf *b, const struct gen_row *r, int col, bool *first)
+static void put_system(struct buf *b, const struct gen_row *r, int col, bool *first)
 {
     if (!*first) {
-        gen_buf_put(b, ",", 1);
+        buf_put(b, ",", 1);
     }
     *first = false;
     switch (col) {
     case GEN_COL_ID:
-        gen_buf_put(b, "\":id\":\"", 7);
-        gen_buf_put(b, r->id, GEN_ID_LEN);
+        buf_put(b, "\":id\":\"", 7);
+        buf_put(b, r->id, GEN_ID_LEN);
         break;
     case GEN_COL_CREATED:
-        gen_buf_put(b, "\":created_at\":\"", 15);
-        gen_buf_puts(b, r->created);
+        buf_put(b, "\":created_at\":\"", 15);
+        buf_puts(b, r->created);
         break;
     default:
-        gen_buf_put(b, "\":updated_at\":\"", 15);
-        gen_buf_puts(b, r->updated);
+        buf_put(b, "\":updated_at\":\"", 15);
+        buf_puts(b, r->updated);
         break;
     }
-    gen_buf_put(b, "\"", 1);
+    buf_put(b, "\"", 1);
 }
 
 void gen_row_json(const struct gen_city *g, const struct gen_row *r, bool system, const int *cols,
-                  size_t n_cols, struct gen_buf *out)
+                  size_t n_cols, struct buf *out)
 {
     bool first = true;
-    gen_buf_put(out, "{", 1);
+    buf_put(out, "{", 1);
     if (system) {
         put_system(out, r, GEN_COL_ID, &first);
         put_system(out, r, GEN_COL_CREATED, &first);
@@ -1220,5 +1150,5 @@ void gen_row_json(const struct gen_city *g, const struct gen_row *r, bool system
             }
         }
     }
-    gen_buf_put(out, "}", 1);
+    buf_put(out, "}", 1);
 }

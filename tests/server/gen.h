@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "common/buf.h"
 #include "producers/city.h"
 #include "tests/server/soql.h"
 
@@ -32,17 +33,6 @@
 
 #define GEN_SPAN_MS (3LL * 365 * 86400 * 1000) /* base rows' :updated_at span */
 #define GEN_MAX_RUN 500                        /* longest run of equal :updated_at */
-
-/* A growable byte buffer. */
-struct gen_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-void gen_buf_reserve(struct gen_buf *b, size_t extra);
-void gen_buf_put(struct gen_buf *b, const char *s, size_t n);
-void gen_buf_puts(struct gen_buf *b, const char *s);
-void gen_buf_free(struct gen_buf *b);
 
 /* The city file's "generator" hints (producers/cities/README.md). */
 struct gen_hints {
@@ -160,7 +150,7 @@ const char *gen_value(void *ctx, int col);
 /* Append the row as a JSON object: system fields when system, then either every data field
  * (cols NULL) or the listed columns in order. Null (omitted) values are left out. */
 void gen_row_json(const struct gen_city *g, const struct gen_row *r, bool system, const int *cols,
-                  size_t n_cols, struct gen_buf *out);
+                  size_t n_cols, struct buf *out);
 
 /* Format an :id / parse one back (false when s is not an id of this server). */
 void gen_format_id(uint64_t index, char out[GEN_ID_LEN + 1]);

@@ -174,8 +174,8 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
 
 struct args {
     struct soql_params p;
-    const char *bad;         /* first unknown $parameter */
-    struct gen_buf shortcut; /* " AND col = 'v'" pieces */
+    const char *bad;     /* first unknown $parameter */
+    struct buf shortcut; /* " AND col = 'v'" pieces */
     bool bad_shortcut;
     const char *bad_name;
     bool exclude_system_false;
@@ -215,16 +215,16 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
                 a->bad_name = key;
             }
         }
-        gen_buf_puts(&a->shortcut, a->shortcut.len ? " AND " : "");
-        gen_buf_puts(&a->shortcut, key);
-        gen_buf_puts(&a->shortcut, " = '");
+        buf_puts(&a->shortcut, a->shortcut.len ? " AND " : "");
+        buf_puts(&a->shortcut, key);
+        buf_puts(&a->shortcut, " = '");
         for (const char *v = value; *v; v++) {
-            gen_buf_put(&a->shortcut, v, *v == '\'' ? 0 : 1);
+            buf_put(&a->shortcut, v, *v == '\'' ? 0 : 1);
             if (*v == '\'') {
-                gen_buf_puts(&a->shortcut, "''");
+                buf_puts(&a->shortcut, "''");
             }
         }
-        gen_buf_puts(&a->shortcut, "'");
+        buf_puts(&a->shortcut, "'");
     }
     return MHD_YES;
 }
@@ -233,15 +233,15 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 struct body {
     bool gzip;
     z_stream z;
-    struct gen_buf out; /* the final body */
+    struct buf out; /* the final body */
 };
 
-static void gzip_feed(struct body *b, struct gen_buf *raw, int flush)
+static void gzip_feed(struct body *b, struct buf *raw, int flush)
 {
     b->z.next_in = (unsigned char *)raw->p;
     b->z.avail_in = (unsigned)raw->len;
     do {
-        gen_buf_reserve(&b->out, 65536);
+        buf_reserve(&b->out, 65536);
         if (b->out.oom) {
             return;
         }
@@ -254,7 +254,7 @@ static void gzip_feed(struct body *b, struct gen_buf *raw, int flush)
     raw->len = 0;
 }
 
-static void body_flush(void *ctx, struct gen_buf *raw)
+static void body_flush(void *ctx, struct buf *raw)
 {
     gzip_feed(ctx, raw, Z_NO_FLUSH);
 }
@@ -417,7 +417,7 @@ static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *co
     enum MHD_Result ret;
     struct soql_query q = {0};
     struct body b = {0};
-    struct gen_buf raw = {0};
+    struct buf raw = {0};
     char *fields = NULL, *types = NULL;
     if (a.bad) {
         char msg[300];
@@ -536,11 +536,11 @@ static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *co
 out:
     free(fields);
     free(types);
-    gen_buf_free(&raw);
-    gen_buf_free(&b.out);
+    buf_free(&raw);
+    buf_free(&b.out);
     soql_query_clear(&q);
     free(where);
-    gen_buf_free(&a.shortcut);
+    buf_free(&a.shortcut);
     return ret;
 }
 

@@ -133,7 +133,7 @@ static void test_copy_row(void **state)
 {
     (void)state;
     struct incident inc;
-    struct wbuf b = {0};
+    struct buf b = {0};
     make(&inc, "chicago", "JH\t1\\2", 1614096192714000LL, "theft");
     incident_set_str(&inc.offense, "line1\nline2\r\"q\" caf\xc3\xa9");
     incident_set_str(&inc.area, "015");
@@ -162,7 +162,7 @@ static void test_copy_row(void **state)
     assert_int_equal(warehouse_copy_row(&b, 8, &inc, 5, 0), 0);
     assert_non_null(strstr(b.p + first, "\t\\N\t\\N\tf\t\\N\t"));
     assert_non_null(strstr(b.p + first, "1970-01-01 00:00:00.000001+00\t5\n"));
-    wbuf_free(&b);
+    buf_free(&b);
     incident_clear(&inc);
 }
 
