@@ -383,11 +383,9 @@ static void decode_all(struct app *a, struct batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         struct slot *s = &b->slots[i];
+        /* codec_decode also applies incident_check: what it returns can be written. */
         enum err_class cls = codec_decode(a->codec, s->rkm->payload, s->rkm->len, &s->inc,
                                           s->reason, sizeof(s->reason));
-        if (cls == ERR_OK) {
-            cls = warehouse_check_incident(&s->inc, s->reason, sizeof(s->reason));
-        }
         if (cls != ERR_OK) {
             s->state = S_DEAD;
             continue;
@@ -435,31 +433,28 @@ static void seen_filter(struct app *a, struct batch *b)
  * ERR_OK, ERR_TRANSIENT (given up: a stop was requested) or ERR_FATAL. */
 static enum err_class write_slots(struct app *a, struct slot **slots, size_t n)
 {
-    const struct incident **incs = malloc((n + 1) * sizeof(*incs));
-    uint64_t *hashes = malloc((n + 1) * sizeof(*hashes));
-    struct warehouse_outcome *out = malloc((n + 1) * sizeof(*out));
+    struct warehouse_item *items = malloc((n + 1) * sizeof(*items));
     enum err_class cls = ERR_FATAL;
     struct backoff retry;
     char errstr[1024];
 
     backoff_init(&retry, a->backoff_ms, a->backoff_max_ms);
-    if (!incs || !hashes || !out) {
+    if (!items) {
         log_error("consumer.oom", "what=write");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        incs[i] = &slots[i]->inc;
-        hashes[i] = slots[i]->hash;
+        items[i] = (struct warehouse_item){.inc = &slots[i]->inc, .hash = slots[i]->hash};
     }
     for (;;) {
         struct warehouse_counts counts;
-        cls = warehouse_upsert_batch(a->wh, incs, hashes, n, out, &counts, errstr, sizeof(errstr));
+        cls = warehouse_upsert_batch(a->wh, items, n, &counts, errstr, sizeof(errstr));
         if (cls == ERR_OK) {
             atomic_store(&a->wh_ok, true);
             set_paused(a, false);
             for (size_t i = 0; i < n; i++) {
-                slots[i]->outcome = out[i];
-                slots[i]->state = out[i].status ? S_WRITTEN : S_OLDER;
+                slots[i]->outcome = items[i].outcome;
+                slots[i]->state = items[i].outcome.status ? S_WRITTEN : S_OLDER;
             }
             metric_add(a->m.inserted, (double)counts.inserted);
             metric_add(a->m.updated, (double)counts.updated);
@@ -502,35 +497,31 @@ static enum err_class write_slots(struct app *a, struct slot **slots, size_t n)
         break;
     }
 done:
-    free(incs);
-    free(hashes);
-    free(out);
+    free(items);
     return cls;
 }
 
 /* The newest version per key of the records still undecided goes to the warehouse. */
 static enum err_class write_batch(struct app *a, struct batch *b)
 {
-    const struct incident **incs = malloc((b->n + 1) * sizeof(*incs));
-    uint64_t *hashes = malloc((b->n + 1) * sizeof(*hashes));
+    struct warehouse_item *items = malloc((b->n + 1) * sizeof(*items));
     size_t *idx = malloc((b->n + 1) * sizeof(*idx));
     size_t *keep = malloc((b->n + 1) * sizeof(*keep));
     struct slot **slots = malloc((b->n + 1) * sizeof(*slots));
     enum err_class cls = ERR_FATAL;
     size_t n = 0;
 
-    if (!incs || !hashes || !idx || !keep || !slots) {
+    if (!items || !idx || !keep || !slots) {
         log_error("consumer.oom", "what=batch");
         goto done;
     }
     for (size_t i = 0; i < b->n; i++) {
         if (b->slots[i].state == S_NEW) {
-            incs[n] = &b->slots[i].inc;
-            hashes[n] = b->slots[i].hash;
+            items[n] = (struct warehouse_item){.inc = &b->slots[i].inc, .hash = b->slots[i].hash};
             idx[n++] = i;
         }
     }
-    size_t kept = warehouse_newest(incs, hashes, n, keep);
+    size_t kept = warehouse_newest(items, n, keep);
     for (size_t i = 0; i < n; i++) {
         b->slots[idx[i]].state = S_OLDER;
     }
@@ -540,8 +531,7 @@ static enum err_class write_batch(struct app *a, struct batch *b)
     }
     cls = kept ? write_slots(a, slots, kept) : ERR_OK;
 done:
-    free(incs);
-    free(hashes);
+    free(items);
     free(idx);
     free(keep);
     free(slots);

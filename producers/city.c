@@ -15,63 +15,6 @@
 /* Longest text value accepted from a source row; longer ones make the row a dead letter. */
 #define MAX_VALUE_BYTES 65536
 
-/* ---- The shared vocabulary ---- */
-
-static const struct {
-    const char *category, *crime_against;
-} vocabulary[] = {
-    {"homicide", "person"},
-    {"sex_offense", "person"},
-    {"assault", "person"},
-    {"robbery", "property"},
-    {"burglary", "property"},
-    {"theft", "property"},
-    {"motor_vehicle_theft", "property"},
-    {"arson", "property"},
-    {"vandalism", "property"},
-    {"fraud", "property"},
-    {"drugs", "society"},
-    {"weapons", "society"},
-    {"public_order", "society"},
-    {"other", "other"},
-};
-
-const char *const vocab_categories[] = {"homicide",
-                                        "sex_offense",
-                                        "assault",
-                                        "robbery",
-                                        "burglary",
-                                        "theft",
-                                        "motor_vehicle_theft",
-                                        "arson",
-                                        "vandalism",
-                                        "fraud",
-                                        "drugs",
-                                        "weapons",
-                                        "public_order",
-                                        "other",
-                                        NULL};
-
-const char *vocab_crime_against(const char *category)
-{
-    for (size_t i = 0; i < sizeof(vocabulary) / sizeof(vocabulary[0]); i++) {
-        if (category && strcmp(vocabulary[i].category, category) == 0) {
-            return vocabulary[i].crime_against;
-        }
-    }
-    return NULL;
-}
-
-static const char *vocab_intern(const char *category)
-{
-    for (size_t i = 0; i < sizeof(vocabulary) / sizeof(vocabulary[0]); i++) {
-        if (strcmp(vocabulary[i].category, category) == 0) {
-            return vocabulary[i].category;
-        }
-    }
-    return NULL;
-}
-
 /* ---- Loading ---- */
 
 static char *dup_or_null(const json_t *v)
@@ -726,14 +669,6 @@ enum err_class city_map_row(const struct city *city, const json_t *row, int64_t 
         err_set(errstr, n, "missing occurred time (field %s)", city->occurred_at.field);
         goto reject;
     }
-    /* Plausibility: not before 1900, not more than two days ahead of now. */
-    if (inc->occurred_at < -2208988800LL * 1000000 ||
-        inc->occurred_at > ingested_at_us + 2 * 86400LL * 1000000) {
-        char when[40];
-        us_format(inc->occurred_at, false, when, sizeof(when));
-        err_set(errstr, n, "implausible occurred time %s", when);
-        goto reject;
-    }
     if (map_time(city, &city->reported_at, row, &inc->reported_at, errstr, n) != 0) {
         goto reject;
     }
@@ -800,6 +735,9 @@ enum err_class city_map_row(const struct city *city, const json_t *row, int64_t 
         goto reject;
     }
     inc->ingested_at = ingested_at_us;
+    if (incident_check(inc, errstr, n) != ERR_OK) {
+        goto reject;
+    }
     return ERR_OK;
 reject:
     incident_clear(inc);

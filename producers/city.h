@@ -57,13 +57,6 @@ void city_destroy(struct city *city);
 char **city_names(const char *dir, char *errstr, size_t errstr_size);
 void city_names_free(char **names);
 
-/* ---- The shared vocabulary ---- */
-
-/* The crime_against of a vocabulary category, or NULL when category is not in the vocabulary. */
-const char *vocab_crime_against(const char *category);
-/* The vocabulary, NULL-terminated, in documentation order. */
-extern const char *const vocab_categories[];
-
 /* ---- Mapping ---- */
 
 struct map_stats {

@@ -51,7 +51,7 @@ static void make_incident(struct incident *inc, int i)
         snprintf(v, sizeof(v), "value \xe2\x9c\x93 %d", i * a);
         incident_add_attr(inc, k, v);
     }
-    inc->ingested_at = 1700200000000000LL + i;
+    inc->ingested_at = 1701000000000000LL + i; /* after every occurred_at */
 }
 
 static json_t *nullable_str(const char *s)
