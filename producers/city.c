@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "common/timeutil.h"
+#include "common/tz.h"
 
 /* Longest text value accepted from a source row; longer ones make the row a dead letter. */
 #define MAX_VALUE_BYTES 65536
@@ -164,7 +165,8 @@ struct city *city_load(const char *dir, const char *name, char *errstr, size_t n
         err_set(errstr, n, "%s\"name\" is %s; it must match the file name", prefix, city->name);
         goto fail;
     }
-    if (!tz_valid(city->time_zone)) {
+    city->tz = tz_get(city->time_zone);
+    if (!city->tz) {
         err_set(errstr, n, "%sunknown time zone %s (is tzdata installed?)", prefix,
                 city->time_zone);
         goto fail;
@@ -464,9 +466,8 @@ static int map_time(const struct city *city, const struct city_time *t, const js
     }
     if (has_zone) {
         *us = civil_to_us(&ct) - (int64_t)offset_s * 1000000;
-    } else if (tz_local_to_utc_us(city->time_zone, &ct, us) != 0) {
-        err_set(errstr, n, "unknown time zone %s", city->time_zone);
-        return -1;
+    } else {
+        *us = tz_to_utc_us(city->tz, &ct);
     }
     if (end_of_day) {
         *us += 86400LL * 1000000;

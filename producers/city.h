@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "common/incident.h"
+#include "common/tz.h"
 
 /* A timestamp read from one floating-timestamp column, or a date column plus a text time column. */
 enum time_format { TIME_NONE = 0, TIME_HHMM, TIME_HH_MM_SS, TIME_HH_MM };
@@ -29,6 +30,7 @@ struct city_category {
 
 struct city {
     char *name, *title, *domain, *dataset, *time_zone;
+    const struct tz *tz; /* time_zone, read once (common/tz.h); shared, thread-safe */
     bool frozen;
     double bbox[4]; /* lat_min, lon_min, lat_max, lon_max */
     char **id_fields;

@@ -762,9 +762,6 @@ int main(int argc, char **argv)
         log_warn("kafka.topics", "attempt=%d reason=%s", attempt + 1, LQ(err));
         sleep(2);
     }
-    /* Convert one wall time before the workers start: the zone is set up once, not racily. */
-    int64_t warm;
-    tz_local_to_utc_us(p->city->time_zone, &(struct civil_time){2024, 1, 1, 0, 0, 0, 0}, &warm);
     if (workers_start(p, (int)config_int(p->cfg, OPT_WORKERS), err, sizeof(err)) != 0) {
         log_error("workers.failed", "reason=%s", LQ(err));
         goto out;

@@ -8,6 +8,7 @@
 
 #include "common/err.h"
 #include "common/timeutil.h"
+#include "common/tz.h"
 
 /* ---- Hashing ---- */
 
@@ -68,10 +69,6 @@ struct gen_city {
     uint64_t total_runs;
     uint64_t *block_prefix; /* runs started before each block of 4096 rows */
     size_t n_blocks;
-    /* The zone's UTC offsets: offset tz_off_s[k] from tz_at_ms[k] on (tz_at_ms[0] = INT64_MIN). */
-    int64_t *tz_at_ms;
-    int *tz_off_s;
-    size_t n_tz;
     struct col *cols;
     size_t n_cols;
     int text_col; /* a text column for malformations (address or first text), -1 none */
@@ -382,88 +379,10 @@ int64_t gen_anchor_ms(int64_t now_ms)
     return now_ms >= GEN_ANCHOR_MS ? GEN_ANCHOR_MS : now_ms - now_ms % 86400000;
 }
 
-static int zone_push(struct gen_city *g, size_t *cap, int64_t at_ms, int off_s)
-{
-    if (g->n_tz == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
-        int64_t *at = realloc(g->tz_at_ms, ncap * sizeof(*at));
-        if (!at) {
-            return -1;
-        }
-        g->tz_at_ms = at;
-        int *off = realloc(g->tz_off_s, ncap * sizeof(*off));
-        if (!off) {
-            return -1;
-        }
-        g->tz_off_s = off;
-        *cap = ncap;
-    }
-    g->tz_at_ms[g->n_tz] = at_ms;
-    g->tz_off_s[g->n_tz++] = off_s;
-    return 0;
-}
-
-/* The zone's offset changes from a year before the first base row to 30 years after the anchor,
- * found by probing once a day and bisecting to the second (a zone changing its offset twice
- * within one day would lose that pair; no city zone does). Outside the range the nearest known
- * offset applies. Reads the zone database through TZ: not thread-safe, done once per city. */
-static int zone_table(struct gen_city *g, char *errstr, size_t errstr_size)
-{
-    const char *zone = g->city->time_zone;
-    int64_t lo = (g->anchor_ms - GEN_SPAN_MS) / 1000 - 366 * 86400LL;
-    int64_t hi = g->anchor_ms / 1000 + 30 * 366 * 86400LL;
-    size_t cap = 0;
-    int prev;
-    if (tz_utc_offset_s(zone, lo, &prev) != 0) {
-        err_set(errstr, errstr_size, "unknown time zone %s", zone);
-        return -1;
-    }
-    if (zone_push(g, &cap, INT64_MIN, prev) != 0) {
-        goto oom;
-    }
-    for (int64_t t = lo + 86400; t <= hi; t += 86400) {
-        int off;
-        if (tz_utc_offset_s(zone, t, &off) != 0) {
-            err_set(errstr, errstr_size, "unknown time zone %s", zone);
-            return -1;
-        }
-        if (off == prev) {
-            continue;
-        }
-        int64_t a = t - 86400, b = t; /* offset(a) == prev, offset(b) == off */
-        while (b - a > 1) {
-            int64_t mid = a + (b - a) / 2;
-            int mo = prev;
-            tz_utc_offset_s(zone, mid, &mo); /* the zone is known by now */
-            if (mo == prev) {
-                a = mid;
-            } else {
-                b = mid;
-            }
-        }
-        if (zone_push(g, &cap, b * 1000, off) != 0) {
-            goto oom;
-        }
-        prev = off;
-    }
-    return 0;
-oom:
-    err_set(errstr, errstr_size, "out of memory");
-    return -1;
-}
-
 int64_t gen_local_ms(const struct gen_city *g, int64_t utc_ms)
 {
-    size_t lo = 0, hi = g->n_tz; /* the last entry with tz_at_ms <= utc_ms */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (g->tz_at_ms[mid] <= utc_ms) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return utc_ms + (g->n_tz ? (int64_t)g->tz_off_s[lo] * 1000 : 0);
+    int64_t s = utc_ms >= 0 ? utc_ms / 1000 : -((-utc_ms + 999) / 1000);
+    return utc_ms + (int64_t)tz_offset_at(g->city->tz, s) * 1000;
 }
 
 struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t rows,
@@ -526,9 +445,6 @@ struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t r
             }
         }
     }
-    if (zone_table(g, errstr, errstr_size) != 0) {
-        goto fail;
-    }
     /* Runs: count run starts per block. */
     g->n_blocks = (size_t)((rows >> BLOCK_SHIFT) + 1);
     g->block_prefix = calloc(g->n_blocks, sizeof(uint64_t));
@@ -566,8 +482,6 @@ void gen_city_destroy(struct gen_city *g)
     }
     free(g->cols);
     free(g->block_prefix);
-    free(g->tz_at_ms);
-    free(g->tz_off_s);
     free(g);
 }
 

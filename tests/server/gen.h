@@ -55,15 +55,14 @@ struct gen_city;
 
 /* Build the generator of a city (borrowing city, which must outlive it). anchor_ms: base rows'
  * :updated_at lie in [anchor - 3 years, anchor - 1 hour). NULL with errstr on failure (bad
- * generator hints, no fields). Not thread-safe: it reads the zone database through TZ (see
- * timeutil.h); build every city before serving. */
+ * generator hints, no fields). */
 struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t rows,
                               int64_t anchor_ms, char *errstr, size_t errstr_size);
 void gen_city_destroy(struct gen_city *g);
 
 const struct city *gen_city_file(const struct gen_city *g);
-/* The wall time (ms, read as UTC) in the city's zone at instant utc_ms. Thread-safe (a table
- * built by gen_city_new). */
+/* The wall time (ms, read as UTC) in the city's zone at instant utc_ms. Thread-safe (the
+ * city's zone, common/tz.h). */
 int64_t gen_local_ms(const struct gen_city *g, int64_t utc_ms);
 uint64_t gen_rows(const struct gen_city *g);
 size_t gen_n_cols(const struct gen_city *g);

@@ -14,6 +14,7 @@
 #include "tests/server/soql.h"
 #include "tests/server/store.h"
 #include "common/timeutil.h"
+#include "common/tz.h"
 
 static const char *chicago_json =
     "{\"name\":\"chicago\",\"domain\":\"example.org\",\"dataset\":\"ijzp-q8t2\",\"time_zone\":"

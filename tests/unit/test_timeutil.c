@@ -4,6 +4,7 @@
 #include "tests/unit/cmocka_all.h"
 
 #include "common/timeutil.h"
+#include "common/tz.h"
 
 static void test_parse_shapes(void **state)
 {
