@@ -9,6 +9,7 @@
 #include "tests/unit/cmocka_all.h"
 
 #include "producers/city.h"
+#include "producers/city_map.h"
 
 #define CITIES "producers/cities"
 #define NOW_US 1800000000000000LL /* 2027-01-15, "now" for plausibility checks */
