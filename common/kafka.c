@@ -125,6 +125,15 @@ fail:
     return NULL;
 }
 
+rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf only on success */
+    }
+    return rk;
+}
+
 void kafka_topic_incidents(char *buf, size_t n, const char *prefix, const char *city)
 {
     snprintf(buf, n, "%s.incidents.%s", prefix, city);

@@ -22,9 +22,4 @@ extern const size_t n_migrations;
  * recorded with another checksum (its file was edited after it ran) is ERR_FATAL. */
 enum err_class migrate_apply(PGconn *pg, int *applied, char *errstr, size_t errstr_size);
 
-/* Classify a failed libpq result or connection: SQLSTATE class 08 (connection), 40 (rollback,
- * deadlock), 53 (resources), 57 (operator intervention) and a lost connection are transient;
- * 22 (data) and 23 (integrity) permanent; the rest fatal. */
-enum err_class pg_err_class(PGconn *pg, const PGresult *res);
-
 #endif

@@ -9,6 +9,7 @@
 
 #include "common/utf8.h"
 #include "consumers/migrate.h"
+#include "consumers/pg.h"
 #include "common/timeutil.h"
 
 /* ---- Version order and batch dedup ---- */
@@ -228,22 +229,12 @@ const char *warehouse_id(const struct warehouse *wh)
     return wh->id;
 }
 
-/* Classify a failed result, fill errstr, and drop the connection when it is transient. */
+/* A failed result: classified and described (consumers/pg.c); a transient failure drops the
+ * connection, so that the next call reconnects. */
 static enum err_class fail(struct warehouse *wh, PGresult *res, const char *what, char *errstr,
                            size_t errstr_size)
 {
-    enum err_class cls = pg_err_class(wh->pg, res);
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
-    if (!msg || !*msg) {
-        msg = PQerrorMessage(wh->pg);
-    }
-    err_set(errstr, errstr_size, "%s: %s", what, msg);
-    /* Strip the trailing newline libpq puts on its messages. */
-    size_t len = errstr ? strlen(errstr) : 0;
-    while (len && (errstr[len - 1] == '\n' || errstr[len - 1] == ' ')) {
-        errstr[--len] = '\0';
-    }
-    PQclear(res);
+    enum err_class cls = pg_fail(wh->pg, res, what, errstr, errstr_size);
     if (cls == ERR_TRANSIENT) {
         disconnect(wh);
     }
@@ -253,13 +244,11 @@ static enum err_class fail(struct warehouse *wh, PGresult *res, const char *what
 /* A statement with no parameters and no result of interest. */
 static enum err_class exec_simple(struct warehouse *wh, const char *sql, char *errstr, size_t n)
 {
-    PGresult *res = PQexec(wh->pg, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        return fail(wh, res, sql, errstr, n);
+    enum err_class cls = pg_exec(wh->pg, sql, errstr, n);
+    if (cls == ERR_TRANSIENT) {
+        disconnect(wh);
     }
-    PQclear(res);
-    return ERR_OK;
+    return cls;
 }
 
 static enum err_class prepare(struct warehouse *wh, const char *name, const char *sql, int nparams,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/kafka.h"
 #include "common/timeutil.h"
 
 /* ---- Positions ---- */
@@ -149,9 +150,8 @@ enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const c
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0); /* EOF quickly, not after 500 ms */
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "group.id", "blotter.producer-state-reader", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    rd_kafka_t *rk = kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!rk) {
-        rd_kafka_conf_destroy(conf);
         err_set(errstr, errstr_size, "state reader: %s", kerr);
         return ERR_FATAL;
     }

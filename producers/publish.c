@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/kafka.h"
 #include "common/log.h"
 #include "common/stop.h"
 
@@ -52,9 +53,8 @@ struct publisher *publisher_new(rd_kafka_conf_t *conf, struct ledger *ledger,
     snprintf(pub->dlq_topic, sizeof(pub->dlq_topic), "%s", dlq_topic);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, pub);
-    pub->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    pub->rk = kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!pub->rk) {
-        rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf only on success */
         free(pub);
         return NULL;
     }

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "common/httpd.h"
 #include "common/timeutil.h"
 
 int producer_settings_load(struct producer_settings *s, const struct config *cfg, FILE *err)
@@ -36,6 +37,12 @@ int producer_settings_load(struct producer_settings *s, const struct config *cfg
     s->backfill = s->since_us != TS_NULL || s->until_us != TS_NULL;
     if (s->since_us != TS_NULL && s->until_us != TS_NULL && s->until_us <= s->since_us) {
         fprintf(err, "blotter-producer: --until must be after --since\n");
+        problems++;
+    }
+    char host[256];
+    int port;
+    if (*s->http_listen && httpd_parse_listen(s->http_listen, host, sizeof(host), &port) != 0) {
+        fprintf(err, "blotter-producer: http_listen '%s' is not host:port\n", s->http_listen);
         problems++;
     }
     if (problems) {
