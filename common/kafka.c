@@ -23,10 +23,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        log_error("kafka.fatal", "error=%s reason=%s", rd_kafka_err2name(orig), LQ(buf));
+        log_error("kafka.fatal", "code=%s error=%s", rd_kafka_err2name(orig), LQ(buf));
         return;
     }
-    log_emit_limited(LOG_WARN, "kafka.error", 10, "error=%s reason=%s",
+    log_emit_limited(LOG_WARN, "kafka.error", 10, "code=%s error=%s",
                      rd_kafka_err2name((rd_kafka_resp_err_t)err), LQ(reason));
 }
 

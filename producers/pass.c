@@ -208,8 +208,8 @@ static enum err_class fetch_page(struct producer *p, const struct keyset *after,
         long wait =
             backoff_next_ms(&retry, page->retry_after_s >= 0 ? page->retry_after_s * 1000 : -1);
         log_emit_limited(LOG_WARN, "page.retry", 5,
-                         "city=%s cause=%s attempt=%d wait_ms=%ld error=%s", p->city->name, cause,
-                         attempt, wait, LQ(err));
+                         "city=%s cause=%s attempt=%d backoff_ms=%ld error=%s", p->city->name,
+                         cause, attempt, wait, LQ(err));
         sleep_serving(p, wait);
         if (stop_requested) {
             return ERR_OK;
