@@ -105,6 +105,22 @@ int buf_put_json_string(struct buf *b, const char *s, size_t n)
     return buf_putc(b, '"');
 }
 
+void *array_grow(void *items, size_t *cap, size_t len, size_t elem_size, size_t initial)
+{
+    if (len < *cap) {
+        return items;
+    }
+    size_t want = *cap ? *cap * 2 : initial;
+    if (want <= len) {
+        want = len + 1;
+    }
+    void *p = realloc(items, want * elem_size);
+    if (p) {
+        *cap = want;
+    }
+    return p;
+}
+
 void buf_reset(struct buf *b)
 {
     b->len = 0;

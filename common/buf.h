@@ -28,6 +28,11 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
  * paths and must not refuse invalid UTF-8. */
 int buf_put_json_string(struct buf *b, const char *s, size_t n);
 
+/* A growable array of elements of elem_size bytes holding len of cap: the array with room for
+ * at least one more (the capacity doubled, or `initial` the first time, and *cap updated), or
+ * NULL on out of memory (then items and *cap are unchanged). */
+void *array_grow(void *items, size_t *cap, size_t len, size_t elem_size, size_t initial);
+
 /* Empty the buffer, keeping its memory; clears oom. */
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);

@@ -217,17 +217,10 @@ static int emit(struct buf *b, json_t *s, const char *ns, char *errstr, size_t n
         strcmp(type, "fixed") == 0) {
         return emit_named(b, s, type, ns, errstr, n);
     }
-    if (strcmp(type, "array") == 0) {
-        buf_puts(b, "{\"type\":\"array\",\"items\":");
-        if (emit(b, json_object_get(s, "items"), ns, errstr, n) != 0) {
-            return -1;
-        }
-        buf_puts(b, "}");
-        return 0;
-    }
-    if (strcmp(type, "map") == 0) {
-        buf_puts(b, "{\"type\":\"map\",\"values\":");
-        if (emit(b, json_object_get(s, "values"), ns, errstr, n) != 0) {
+    if (strcmp(type, "array") == 0 || strcmp(type, "map") == 0) {
+        const char *inner = strcmp(type, "array") == 0 ? "items" : "values";
+        buf_printf(b, "{\"type\":\"%s\",\"%s\":", type, inner);
+        if (emit(b, json_object_get(s, inner), ns, errstr, n) != 0) {
             return -1;
         }
         buf_puts(b, "}");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/httpd.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "common/timeutil.h"
@@ -533,4 +534,24 @@ void config_setup_log(const struct config *cfg, const char *program)
               strcmp(config_str(cfg, OPT_LOG_FORMAT), "json") == 0 ? LOG_FORMAT_JSON
                                                                    : LOG_FORMAT_LOGFMT,
               program);
+}
+
+int service_settings_load(struct service_settings *s, const struct config *cfg, const char *program,
+                          FILE *err)
+{
+    char host[256];
+    int port, problems = 0;
+    snprintf(s->topic_prefix, sizeof(s->topic_prefix), "%s", config_str(cfg, OPT_TOPIC_PREFIX));
+    s->brokers = config_str(cfg, OPT_KAFKA_BROKERS);
+    s->http_listen = config_str(cfg, OPT_HTTP_LISTEN);
+    s->topic_partitions = (int)config_int(cfg, OPT_TOPIC_PARTITIONS);
+    s->topic_replication = (int)config_int(cfg, OPT_TOPIC_REPLICATION);
+    s->schema_registry_id = (int)config_int(cfg, OPT_SCHEMA_REGISTRY_ID);
+    s->backoff_ms = config_int(cfg, OPT_BACKOFF_MS);
+    s->backoff_max_ms = config_int(cfg, OPT_BACKOFF_MAX_MS);
+    if (*s->http_listen && httpd_parse_listen(s->http_listen, host, sizeof(host), &port) != 0) {
+        fprintf(err, "%s: http_listen '%s' is not host:port\n", program, s->http_listen);
+        problems++;
+    }
+    return problems;
 }

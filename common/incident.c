@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/canonical.h"
 #include "common/utf8.h"
 
@@ -63,15 +64,12 @@ int incident_set_str(char **field, const char *s)
 
 int incident_add_attr(struct incident *inc, const char *key, const char *value)
 {
-    if (inc->n_attrs == inc->cap_attrs) {
-        size_t cap = inc->cap_attrs ? inc->cap_attrs * 2 : 16;
-        struct attr *na = realloc(inc->attrs, cap * sizeof(*na));
-        if (!na) {
-            return -1;
-        }
-        inc->attrs = na;
-        inc->cap_attrs = cap;
+    struct attr *grown =
+        array_grow(inc->attrs, &inc->cap_attrs, inc->n_attrs, sizeof(*inc->attrs), 16);
+    if (!grown) {
+        return -1;
     }
+    inc->attrs = grown;
     struct attr *a = &inc->attrs[inc->n_attrs];
     a->key = strdup(key);
     a->value = strdup(value);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/backoff.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
@@ -17,15 +18,11 @@
 
 int batch_push(struct batch *b, rd_kafka_message_t *rkm)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        struct slot *p = realloc(b->slots, cap * sizeof(*p));
-        if (!p) {
-            return -1;
-        }
-        b->slots = p;
-        b->cap = cap;
+    struct slot *grown = array_grow(b->slots, &b->cap, b->n, sizeof(*b->slots), 1024);
+    if (!grown) {
+        return -1;
     }
+    b->slots = grown;
     struct slot *s = &b->slots[b->n++];
     memset(s, 0, sizeof(*s));
     s->rkm = rkm;
@@ -110,7 +107,7 @@ static enum err_class write_slots(struct consumer *c, struct slot **slots, size_
     struct backoff retry;
     char errstr[1024];
 
-    backoff_init(&retry, c->set->backoff_ms, c->set->backoff_max_ms);
+    backoff_init(&retry, c->set->svc.backoff_ms, c->set->svc.backoff_max_ms);
     if (!items) {
         log_error("consumer.oom", "what=write");
         goto done;

@@ -42,7 +42,7 @@ static enum err_class connect_warehouse(struct consumer *c)
 {
     struct backoff retry;
     char errstr[1024];
-    backoff_init(&retry, c->set->backoff_ms, c->set->backoff_max_ms);
+    backoff_init(&retry, c->set->svc.backoff_ms, c->set->svc.backoff_max_ms);
     for (;;) {
         enum err_class cls = warehouse_connect(c->wh, errstr, sizeof(errstr));
         if (cls == ERR_OK) {
@@ -133,7 +133,7 @@ static int start_stages(struct consumer *c)
 {
     char errstr[1024];
     const struct consumer_settings *set = c->set;
-    c->codec = codec_new(set->schema_registry_id, errstr, sizeof(errstr));
+    c->codec = codec_new(set->svc.schema_registry_id, errstr, sizeof(errstr));
     if (!c->codec) {
         log_error("codec.failed", "error=%s", LQ(errstr));
         return 1;
@@ -147,8 +147,8 @@ static int start_stages(struct consumer *c)
     }
     log_info("warehouse.ready", "warehouse_id=%s", warehouse_id(c->wh));
     if (*set->redis_url) {
-        c->seen = seen_new(set->redis_url, set->seen_buckets, 2000, (int)set->backoff_ms,
-                           (int)set->backoff_max_ms, errstr, sizeof(errstr));
+        c->seen = seen_new(set->redis_url, set->seen_buckets, 2000, (int)set->svc.backoff_ms,
+                           (int)set->svc.backoff_max_ms, errstr, sizeof(errstr));
         if (!c->seen) {
             log_error("seen.failed", "error=%s", LQ(errstr));
             return 1;
@@ -197,8 +197,8 @@ int main(int argc, char **argv)
     consumer_stats_init(&stats);
     struct consumer c = {.set = &set, .stats = &stats};
     int rc = 1;
-    if (*set.http_listen &&
-        !(httpd = httpd_start(set.http_listen, ready_cb, &c, errstr, sizeof(errstr)))) {
+    if (*set.svc.http_listen &&
+        !(httpd = httpd_start(set.svc.http_listen, ready_cb, &c, errstr, sizeof(errstr)))) {
         log_error("httpd.failed", "error=%s", LQ(errstr));
     } else {
         if (httpd) {

@@ -39,8 +39,8 @@ struct dlq *dlq_new(const struct consumer_settings *set, char *errstr, size_t n)
         return NULL;
     }
     d->set = set;
-    kafka_topic_dlq(d->topic, sizeof(d->topic), set->topic_prefix);
-    rd_kafka_conf_t *conf = kafka_conf_new(KAFKA_PRODUCER, set->brokers, environ, errstr, n);
+    kafka_topic_dlq(d->topic, sizeof(d->topic), set->svc.topic_prefix);
+    rd_kafka_conf_t *conf = kafka_conf_new(KAFKA_PRODUCER, set->svc.brokers, environ, errstr, n);
     if (!conf) {
         free(d);
         return NULL;
@@ -51,7 +51,8 @@ struct dlq *dlq_new(const struct consumer_settings *set, char *errstr, size_t n)
         free(d);
         return NULL;
     }
-    struct kafka_topic_spec spec = {d->topic, set->topic_partitions, set->topic_replication, 0};
+    struct kafka_topic_spec spec = {d->topic, set->svc.topic_partitions, set->svc.topic_replication,
+                                    0};
     char why[512];
     if (kafka_ensure_topics(d->rk, &spec, 1, 10000, why, sizeof(why)) != ERR_OK) {
         log_warn("dlq.ensure_topic", "topic=%s error=%s", LQ(d->topic), LQ(why));
@@ -98,7 +99,7 @@ static void send_one(struct dlq *d, struct slot *s)
 enum err_class dlq_send_batch(struct dlq *d, struct batch *b, struct intake *in, size_t *sent)
 {
     struct backoff retry;
-    backoff_init(&retry, d->set->backoff_ms, d->set->backoff_max_ms);
+    backoff_init(&retry, d->set->svc.backoff_ms, d->set->svc.backoff_max_ms);
     *sent = 0;
     for (;;) {
         size_t pending = 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/stop.h"
@@ -30,37 +31,36 @@ struct intake {
 
 /* ---- Group membership ---- */
 
+/* Take or give back parts, the way the group's protocol wants it. */
+static void reassign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool take)
+{
+    if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+        rd_kafka_error_t *e = take ? rd_kafka_incremental_assign(rk, parts)
+                                   : rd_kafka_incremental_unassign(rk, parts);
+        if (e) {
+            log_warn("consumer.rebalance", "error=%s", LQ(rd_kafka_error_string(e)));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_assign(rk, take ? parts : NULL);
+    }
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct intake *in = opaque;
-    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        log_info("consumer.assigned", "partitions=%d", parts->cnt);
-        if (cooperative) {
-            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
-            if (e) {
-                rd_kafka_error_destroy(e);
-            }
-        } else {
-            rd_kafka_assign(rk, parts);
-        }
+    bool take = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    log_info(take ? "consumer.assigned" : "consumer.revoked", "partitions=%d", parts->cnt);
+    reassign(rk, parts, take);
+    if (take) {
         if (in->paused) {
             rd_kafka_pause_partitions(rk, parts); /* newly assigned ones wait too */
         }
         atomic_store(&in->assigned, true);
         in->last_lag_ms = 0; /* publish the new partitions' lag soon */
-    } else {
-        log_info("consumer.revoked", "partitions=%d", parts->cnt);
-        if (cooperative) {
-            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-            if (e) {
-                rd_kafka_error_destroy(e);
-            }
-        } else {
-            rd_kafka_assign(rk, NULL);
-            atomic_store(&in->assigned, false);
-        }
+    } else if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") != 0) {
+        atomic_store(&in->assigned, false);
     }
 }
 
@@ -75,7 +75,7 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
     in->set = set;
     in->stats = stats;
     in->also_poll = also_poll;
-    rd_kafka_conf_t *conf = kafka_conf_new(KAFKA_CONSUMER, set->brokers, environ, errstr, n);
+    rd_kafka_conf_t *conf = kafka_conf_new(KAFKA_CONSUMER, set->svc.brokers, environ, errstr, n);
     if (!conf) {
         free(in);
         return NULL;
@@ -124,8 +124,8 @@ static enum err_class start_replay(struct intake *in, char *errstr, size_t n)
     for (size_t i = 0; i < set->n_cities; i++) {
         cities[i] = set->cities[i];
     }
-    enum err_class cls = replay_plan(in->rk, set->topic_prefix, cities, set->n_cities, set->from_us,
-                                     set->to_us, 15000, &in->replay, errstr, n);
+    enum err_class cls = replay_plan(in->rk, set->svc.topic_prefix, cities, set->n_cities,
+                                     set->from_us, set->to_us, 15000, &in->replay, errstr, n);
     if (cls) {
         return cls;
     }
@@ -164,11 +164,11 @@ enum err_class intake_start(struct intake *in, char *errstr, size_t n)
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
     char topic[600];
     if (set->n_cities == 0) {
-        every_city_pattern(set->topic_prefix, topic, sizeof(topic));
+        every_city_pattern(set->svc.topic_prefix, topic, sizeof(topic));
         rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
     }
     for (size_t i = 0; i < set->n_cities; i++) {
-        kafka_topic_incidents(topic, sizeof(topic), set->topic_prefix, set->cities[i]);
+        kafka_topic_incidents(topic, sizeof(topic), set->svc.topic_prefix, set->cities[i]);
         rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
     }
     for (int i = 0; i < subs->cnt; i++) {
@@ -188,19 +188,16 @@ enum err_class intake_start(struct intake *in, char *errstr, size_t n)
 
 static void carry_push(struct intake *in, rd_kafka_message_t *rkm)
 {
-    if (in->n_carry == in->cap_carry) {
-        size_t cap = in->cap_carry ? in->cap_carry * 2 : 256;
-        rd_kafka_message_t **p = realloc(in->carry, cap * sizeof(*p));
-        if (!p) {
-            /* Not storing its offset keeps it safe: it is re-read after a restart. */
-            rd_kafka_message_destroy(rkm);
-            log_error("consumer.oom", "what=carry");
-            stop_request(STOP_FATAL);
-            return;
-        }
-        in->carry = p;
-        in->cap_carry = cap;
+    rd_kafka_message_t **grown =
+        array_grow(in->carry, &in->cap_carry, in->n_carry, sizeof(*in->carry), 256);
+    if (!grown) {
+        /* Not storing its offset keeps it safe: it is re-read after a restart. */
+        rd_kafka_message_destroy(rkm);
+        log_error("consumer.oom", "what=carry");
+        stop_request(STOP_FATAL);
+        return;
     }
+    in->carry = grown;
     in->carry[in->n_carry++] = rkm;
 }
 

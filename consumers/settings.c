@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "common/httpd.h"
 #include "common/timeutil.h"
 #include "consumers/seen.h"
 
@@ -25,12 +24,6 @@ static int check(const struct consumer_settings *s, FILE *err)
         fprintf(err, "blotter-consumer: pg_dsn is empty\n");
         problems++;
     }
-    char host[256];
-    int port;
-    if (*s->http_listen && httpd_parse_listen(s->http_listen, host, sizeof(host), &port) != 0) {
-        fprintf(err, "blotter-consumer: http_listen '%s' is not host:port\n", s->http_listen);
-        problems++;
-    }
     struct redis_url u;
     if (*s->redis_url) {
         if (redis_url_parse(s->redis_url, &u) != 0) {
@@ -49,7 +42,7 @@ int consumer_settings_load(struct consumer_settings *s, const struct config *cfg
 {
     int problems = 0;
     memset(s, 0, sizeof(*s));
-    snprintf(s->topic_prefix, sizeof(s->topic_prefix), "%s", config_str(cfg, OPT_TOPIC_PREFIX));
+    problems += service_settings_load(&s->svc, cfg, "blotter-consumer", err);
     s->n_cities = config_list_len(cfg, OPT_CITY);
     if (s->n_cities > CONSUMER_MAX_CITIES) {
         fprintf(err, "blotter-consumer: at most %d --city\n", CONSUMER_MAX_CITIES);
@@ -59,17 +52,10 @@ int consumer_settings_load(struct consumer_settings *s, const struct config *cfg
     for (size_t i = 0; i < s->n_cities; i++) {
         snprintf(s->cities[i], sizeof(s->cities[i]), "%s", config_list_item(cfg, OPT_CITY, i));
     }
-    s->brokers = config_str(cfg, OPT_KAFKA_BROKERS);
-    s->http_listen = config_str(cfg, OPT_HTTP_LISTEN);
     s->pg_dsn = config_str(cfg, OPT_PG_DSN);
     s->redis_url = config_str(cfg, OPT_REDIS_URL);
-    s->topic_partitions = (int)config_int(cfg, OPT_TOPIC_PARTITIONS);
-    s->topic_replication = (int)config_int(cfg, OPT_TOPIC_REPLICATION);
-    s->schema_registry_id = (int)config_int(cfg, OPT_SCHEMA_REGISTRY_ID);
     s->batch_size = config_int(cfg, OPT_BATCH_SIZE);
     s->batch_timeout_ms = config_int(cfg, OPT_BATCH_TIMEOUT_MS);
-    s->backoff_ms = config_int(cfg, OPT_BACKOFF_MS);
-    s->backoff_max_ms = config_int(cfg, OPT_BACKOFF_MAX_MS);
     s->until_idle_s = config_int(cfg, OPT_UNTIL_IDLE_S);
     s->seen_buckets = (uint32_t)config_int(cfg, OPT_SEEN_BUCKETS);
     s->replay = config_bool(cfg, OPT_REPLAY);
@@ -78,7 +64,7 @@ int consumer_settings_load(struct consumer_settings *s, const struct config *cfg
     if (*config_str(cfg, OPT_GROUP_ID)) {
         snprintf(s->group, sizeof(s->group), "%s", config_str(cfg, OPT_GROUP_ID));
     } else {
-        snprintf(s->group, sizeof(s->group), "%.200s.warehouse", s->topic_prefix);
+        snprintf(s->group, sizeof(s->group), "%.200s.warehouse", s->svc.topic_prefix);
     }
     if (s->replay) { /* a group of its own: the live group's offsets are never touched */
         size_t len = strlen(s->group);

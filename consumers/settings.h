@@ -13,14 +13,13 @@
 #define CONSUMER_MAX_CITIES 64
 
 struct consumer_settings {
-    char topic_prefix[200];
-    char group[300]; /* the group id: given, or <prefix>.warehouse (+ .replay.<time>) */
+    struct service_settings svc; /* Kafka, topics, /metrics, backoff */
+    char group[300];             /* the group id: given, or <prefix>.warehouse (+ .replay.<time>) */
     char cities[CONSUMER_MAX_CITIES][128];
     size_t n_cities; /* 0: every city topic */
     /* borrowed from the configuration, which must outlive the settings */
-    const char *brokers, *http_listen, *pg_dsn, *redis_url;
-    int topic_partitions, topic_replication, schema_registry_id;
-    long batch_size, batch_timeout_ms, backoff_ms, backoff_max_ms, until_idle_s;
+    const char *pg_dsn, *redis_url;
+    long batch_size, batch_timeout_ms, until_idle_s;
     uint32_t seen_buckets;
     bool replay;
     int64_t from_us, to_us; /* replay range of Kafka timestamps; TS_NULL when open */

@@ -36,6 +36,34 @@ static int opt_field(const json_t *root, const char *key, char **out, char *errs
 }
 
 /* A field name or a list of field names. */
+/* The keys that name one source field (or null), and where they go. */
+static int opt_fields(struct city *city, char *errstr, size_t n)
+{
+    const struct {
+        const char *key;
+        char **out;
+    } keys[] = {
+        {"report_id", &city->report_id},
+        {"offense_code", &city->offense_code},
+        {"area", &city->area},
+        {"beat", &city->beat},
+        {"address", &city->address},
+        {"latitude", &city->latitude},
+        {"longitude", &city->longitude},
+        {"location", &city->location},
+        {"arrest", &city->arrest},
+        {"domestic", &city->domestic},
+        {"category_from", &city->category_from},
+        {"crime_against_from", &city->crime_against_from},
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (opt_field(city->root, keys[i].key, keys[i].out, errstr, n) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int field_list(const json_t *v, const char *key, char ***out, size_t *count, char *errstr,
                       size_t n)
 {
@@ -187,19 +215,7 @@ struct city *city_load(const char *dir, const char *name, char *errstr, size_t n
                    sizeof(e)) ||
         load_time(root, "occurred_at", true, &city->occurred_at, e, sizeof(e)) ||
         load_time(root, "reported_at", false, &city->reported_at, e, sizeof(e)) ||
-        opt_field(root, "report_id", &city->report_id, e, sizeof(e)) ||
-        opt_field(root, "offense_code", &city->offense_code, e, sizeof(e)) ||
-        opt_field(root, "area", &city->area, e, sizeof(e)) ||
-        opt_field(root, "beat", &city->beat, e, sizeof(e)) ||
-        opt_field(root, "address", &city->address, e, sizeof(e)) ||
-        opt_field(root, "latitude", &city->latitude, e, sizeof(e)) ||
-        opt_field(root, "longitude", &city->longitude, e, sizeof(e)) ||
-        opt_field(root, "location", &city->location, e, sizeof(e)) ||
-        opt_field(root, "arrest", &city->arrest, e, sizeof(e)) ||
-        opt_field(root, "domestic", &city->domestic, e, sizeof(e)) ||
-        opt_field(root, "category_from", &city->category_from, e, sizeof(e)) ||
-        opt_field(root, "crime_against_from", &city->crime_against_from, e, sizeof(e)) ||
-        load_categories(city, e, sizeof(e))) {
+        opt_fields(city, e, sizeof(e)) || load_categories(city, e, sizeof(e))) {
         err_set(errstr, n, "%s%s", prefix, *e ? e : "\"incident_id\" is required");
         goto fail;
     }

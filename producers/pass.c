@@ -167,7 +167,7 @@ static enum err_class fetch_page(struct producer *p, const struct keyset *after,
 {
     char err[512];
     struct backoff retry;
-    backoff_init(&retry, p->set->backoff_ms, p->set->backoff_max_ms);
+    backoff_init(&retry, p->set->svc.backoff_ms, p->set->svc.backoff_max_ms);
     *out = NULL;
     for (int attempt = 0;;) {
         struct fetching f = {p, ledger_page_begin(p->ledger, after)};
@@ -290,7 +290,7 @@ int pass_loop(struct producer *p)
     bool once = set->once || set->backfill;
     int failures = 0, rc = 0;
     struct backoff retry;
-    backoff_init(&retry, set->backoff_ms, set->backoff_max_ms);
+    backoff_init(&retry, set->svc.backoff_ms, set->svc.backoff_max_ms);
     while (!stop_requested) {
         enum err_class cls = run_pass(p, set->backfill ? &pr : NULL);
         if (cls == ERR_FATAL) {

@@ -65,9 +65,9 @@ static int ensure_topics(struct producer *p, const char *topic, const char *dlq_
     char err[512];
     const struct producer_settings *set = p->set;
     struct kafka_topic_spec specs[] = {
-        {topic, set->topic_partitions, set->topic_replication, 1},
-        {p->state_topic, 1, set->topic_replication, 1},
-        {dlq_topic, set->topic_partitions, set->topic_replication, 0},
+        {topic, set->svc.topic_partitions, set->svc.topic_replication, 1},
+        {p->state_topic, 1, set->svc.topic_replication, 1},
+        {dlq_topic, set->svc.topic_partitions, set->svc.topic_replication, 0},
     };
     for (int attempt = 0;; attempt++) {
         enum err_class cls =
@@ -90,7 +90,7 @@ static int load_checkpoint(struct producer *p, struct checkpoint_value *v, int *
     char err[512];
     for (int attempt = 0;; attempt++) {
         rd_kafka_conf_t *conf =
-            kafka_conf_new(KAFKA_CONSUMER, p->set->brokers, environ, err, sizeof(err));
+            kafka_conf_new(KAFKA_CONSUMER, p->set->svc.brokers, environ, err, sizeof(err));
         enum err_class cls =
             conf ? checkpoint_load(conf, p->state_topic, p->key, v, found, err, sizeof(err))
                  : ERR_FATAL;
@@ -113,12 +113,13 @@ static int start_stages(struct producer *p)
 {
     char err[1024], topic[256], dlq_topic[256];
     const struct producer_settings *set = p->set;
-    kafka_topic_incidents(topic, sizeof(topic), set->topic_prefix, set->city);
-    kafka_topic_state(p->state_topic, sizeof(p->state_topic), set->topic_prefix);
-    kafka_topic_dlq(dlq_topic, sizeof(dlq_topic), set->topic_prefix);
+    kafka_topic_incidents(topic, sizeof(topic), set->svc.topic_prefix, set->city);
+    kafka_topic_state(p->state_topic, sizeof(p->state_topic), set->svc.topic_prefix);
+    kafka_topic_dlq(dlq_topic, sizeof(dlq_topic), set->svc.topic_prefix);
     checkpoint_key(set, p->key, sizeof(p->key));
 
-    rd_kafka_conf_t *conf = kafka_conf_new(KAFKA_PRODUCER, set->brokers, environ, err, sizeof(err));
+    rd_kafka_conf_t *conf =
+        kafka_conf_new(KAFKA_PRODUCER, set->svc.brokers, environ, err, sizeof(err));
     if (!conf) {
         log_error("kafka.config", "error=%s", LQ(err));
         return -1;
@@ -135,7 +136,7 @@ static int start_stages(struct producer *p)
     }
     ledger_resume(p->ledger, &acked);
     struct workers_setup ws = {
-        set->workers, set->schema_registry_id, p->city, p->kind, p->ledger, p->pub, p->stats};
+        set->workers, set->svc.schema_registry_id, p->city, p->kind, p->ledger, p->pub, p->stats};
     p->workers = workers_start(&ws, err, sizeof(err));
     if (!p->workers) {
         log_error("workers.failed", "error=%s", LQ(err));
@@ -223,8 +224,8 @@ int main(int argc, char **argv)
     producer_stats_init(&stats, city->name);
     struct producer p = {.set = &set, .city = city, .kind = source_kind_of(city), .stats = &stats};
     rc = 1;
-    if (*set.http_listen &&
-        !(httpd = httpd_start(set.http_listen, is_ready, NULL, err, sizeof(err)))) {
+    if (*set.svc.http_listen &&
+        !(httpd = httpd_start(set.svc.http_listen, is_ready, NULL, err, sizeof(err)))) {
         log_error("http.failed", "error=%s", LQ(err));
     } else if ((p.ledger = ledger_new(NULL)) && start_stages(&p) == 0) {
         ready = 1;

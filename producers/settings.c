@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "common/httpd.h"
 #include "common/timeutil.h"
 
 int producer_settings_load(struct producer_settings *s, const struct config *cfg, FILE *err)
@@ -15,34 +14,21 @@ int producer_settings_load(struct producer_settings *s, const struct config *cfg
     } else {
         snprintf(s->city, sizeof(s->city), "%s", config_list_item(cfg, OPT_CITY, 0));
     }
+    problems += service_settings_load(&s->svc, cfg, "blotter-producer", err);
     s->cities_dir = config_str(cfg, OPT_CITIES_DIR);
-    s->brokers = config_str(cfg, OPT_KAFKA_BROKERS);
-    s->topic_prefix = config_str(cfg, OPT_TOPIC_PREFIX);
-    s->http_listen = config_str(cfg, OPT_HTTP_LISTEN);
     s->base_url = config_str(cfg, OPT_SOCRATA_BASE_URL);
     s->app_token = config_str(cfg, OPT_SOCRATA_APP_TOKEN);
-    s->topic_partitions = (int)config_int(cfg, OPT_TOPIC_PARTITIONS);
-    s->topic_replication = (int)config_int(cfg, OPT_TOPIC_REPLICATION);
-    s->schema_registry_id = (int)config_int(cfg, OPT_SCHEMA_REGISTRY_ID);
     s->page_size = (int)config_int(cfg, OPT_PAGE_SIZE);
     s->workers = (int)config_int(cfg, OPT_WORKERS);
     s->retry_max = (int)config_int(cfg, OPT_RETRY_MAX);
     s->poll_interval_s = config_int(cfg, OPT_POLL_INTERVAL_S);
     s->http_timeout_s = config_int(cfg, OPT_HTTP_TIMEOUT_S);
-    s->backoff_ms = config_int(cfg, OPT_BACKOFF_MS);
-    s->backoff_max_ms = config_int(cfg, OPT_BACKOFF_MAX_MS);
     s->once = config_bool(cfg, OPT_ONCE);
     s->since_us = config_time_us(cfg, OPT_SINCE);
     s->until_us = config_time_us(cfg, OPT_UNTIL);
     s->backfill = s->since_us != TS_NULL || s->until_us != TS_NULL;
     if (s->since_us != TS_NULL && s->until_us != TS_NULL && s->until_us <= s->since_us) {
         fprintf(err, "blotter-producer: --until must be after --since\n");
-        problems++;
-    }
-    char host[256];
-    int port;
-    if (*s->http_listen && httpd_parse_listen(s->http_listen, host, sizeof(host), &port) != 0) {
-        fprintf(err, "blotter-producer: http_listen '%s' is not host:port\n", s->http_listen);
         problems++;
     }
     if (problems) {

@@ -10,12 +10,12 @@
 #include "common/config.h"
 
 struct producer_settings {
+    struct service_settings svc; /* Kafka, topics, /metrics, backoff */
     char city[128];
     /* borrowed from the configuration, which must outlive the settings */
-    const char *cities_dir, *brokers, *topic_prefix, *http_listen, *base_url, *app_token;
-    int topic_partitions, topic_replication, schema_registry_id;
+    const char *cities_dir, *base_url, *app_token;
     int page_size, workers, retry_max;
-    long poll_interval_s, http_timeout_s, backoff_ms, backoff_max_ms;
+    long poll_interval_s, http_timeout_s;
     bool once;
     int64_t since_us, until_us; /* the backfill range (city wall time); TS_NULL when open */
     bool backfill;              /* --since or --until given */

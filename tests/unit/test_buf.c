@@ -74,12 +74,36 @@ static void test_json_string(void **state)
     }
 }
 
+static void test_array_grow(void **state)
+{
+    (void)state;
+    int *a = NULL;
+    size_t cap = 0, len = 0;
+    for (int i = 0; i < 1000; i++) {
+        int *grown = array_grow(a, &cap, len, sizeof(*a), 4);
+        assert_non_null(grown);
+        a = grown;
+        assert_true(cap > len);
+        a[len++] = i;
+    }
+    assert_true(cap >= 1000 && cap <= 2048);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(a[i], i);
+    }
+    /* Room already there: the same array, the same capacity. */
+    size_t before = cap;
+    assert_ptr_equal(array_grow(a, &cap, cap - 1, sizeof(*a), 4), a);
+    assert_int_equal(cap, before);
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_appends_and_growth),
         cmocka_unit_test(test_oom_is_sticky),
         cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_array_grow),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
