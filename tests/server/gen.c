@@ -712,27 +712,21 @@ static void format_time_col(int64_t local_ms, enum time_format fmt, char *out)
     *p = '\0';
 }
 
-void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned malformed_k,
-                  struct gen_row *r)
-{
-    const struct city *city = g->city;
-    const struct gen_hints *hints = &g->hints;
-    if (r->n_vals < g->n_cols) {
-        free(r->vals);
-        r->vals = calloc(g->n_cols, sizeof(struct gen_val));
-        if (!r->vals) {
-            abort();
-        }
-        r->n_vals = g->n_cols;
-    }
-    r->used = 0;
-    uint64_t i = m->index;
-    gen_format_id(i, r->id);
-    format_ts(m->created_ms, true, r->created);
-    format_ts(m->updated_ms, true, r->updated);
-    r->malformed = gen_malformed_kind(g, i, malformed_k);
+/* What the columns of one row are made from. */
+struct row_basis {
+    uint64_t i, report_start;
+    int64_t occ_local, rep_local; /* wall times in the city's zone (ms, read as UTC) */
+    uint64_t hc;                  /* the hash behind the coordinates and the address */
+    int coord_state;              /* 0 present, 1 "0", 2 redacted, 3 omitted */
+    char lat_s[32], lon_s[32];
+};
 
-    /* Occurred: hours to weeks before the origin; some versions move it by up to 40 days. */
+/* Occurred: hours to weeks before the origin; some versions move it by up to 40 days.
+ * Reported up to 6 hours later. Both as wall times in the city's zone, daylight saving
+ * included. */
+static void basis_times(const struct gen_city *g, const struct gen_meta *m, struct row_basis *rb)
+{
+    uint64_t i = rb->i;
     uint64_t hd = hrow(g, i, 21);
     int64_t delta = (hd % 10 < 7) ? (int64_t)(1 + hd / 10 % 48) * 3600000
                                   : (int64_t)(1 + hd / 10 % (21 * 24)) * 3600000;
@@ -752,183 +746,191 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
         rep = m->origin_ms;
     }
     rep -= ((rep % 60000) + 60000) % 60000;
-    /* Wall times in the city's zone, daylight saving included. */
-    int64_t occ_local = gen_local_ms(g, occ), rep_local = gen_local_ms(g, rep);
+    rb->occ_local = gen_local_ms(g, occ);
+    rb->rep_local = gen_local_ms(g, rep);
+}
 
-    /* Coordinates: 1 in 100 "0", 1 in 100 redacted (or omitted), 1 in 100 omitted. */
-    uint64_t hc = hrow(g, i, 23);
-    int coord_state = hc % 100 == 0 ? 1 : hc % 100 == 1 ? 2 : hc % 100 == 2 ? 3 : 0;
-    if (coord_state == 2 && !hints->redacted) {
-        coord_state = 3;
+/* Coordinates: 1 in 100 "0", 1 in 100 redacted (or omitted), 1 in 100 omitted. */
+static void basis_coords(const struct gen_city *g, struct row_basis *rb)
+{
+    const struct city *city = g->city;
+    uint64_t hc = rb->hc = hrow(g, rb->i, 23);
+    rb->coord_state = hc % 100 == 0 ? 1 : hc % 100 == 1 ? 2 : hc % 100 == 2 ? 3 : 0;
+    if (rb->coord_state == 2 && !g->hints.redacted) {
+        rb->coord_state = 3;
     }
     double lat =
         city->bbox[0] + (double)(hc >> 11 & 0xfffff) / 1048576.0 * (city->bbox[2] - city->bbox[0]);
     double lon =
         city->bbox[1] + (double)(hc >> 31 & 0xfffff) / 1048576.0 * (city->bbox[3] - city->bbox[1]);
-    char lat_s[32], lon_s[32];
-    if (coord_state == 1) {
-        strcpy(lat_s, "0");
-        strcpy(lon_s, "0");
+    if (rb->coord_state == 1) {
+        strcpy(rb->lat_s, "0");
+        strcpy(rb->lon_s, "0");
     } else {
-        format_coord((int64_t)(lat * 1e9), lat_s);
-        format_coord((int64_t)(lon * 1e9), lon_s);
+        format_coord((int64_t)(lat * 1e9), rb->lat_s);
+        format_coord((int64_t)(lon * 1e9), rb->lon_s);
     }
+}
 
-    uint64_t report_start = i;
-    if (hints->rows_per_report > 1) {
-        /* Consecutive rows share a report: a row starts a report 1 in 2 times, or after
-         * rows_per_report rows. */
-        while (report_start > 0 && i - report_start + 1 < (uint64_t)hints->rows_per_report &&
-               hrow(g, report_start, 29) % 2 != 0) {
-            report_start--;
-        }
+/* Consecutive rows share a report: a row starts a report 1 in 2 times, or after
+ * rows_per_report rows. */
+static void basis_report(const struct gen_city *g, struct row_basis *rb)
+{
+    uint64_t i = rb->i, start = i;
+    while (g->hints.rows_per_report > 1 && start > 0 &&
+           i - start + 1 < (uint64_t)g->hints.rows_per_report && hrow(g, start, 29) % 2 != 0) {
+        start--;
     }
+    rb->report_start = start;
+}
 
+static void put_number(struct gen_row *r, size_t k, uint64_t v, int width)
+{
+    char buf[32];
+    *put_digits(buf, v, width) = '\0';
+    set_str(r, k, buf);
+}
+
+/* The location object of the city's shape. */
+static void put_location(const struct gen_city *g, struct gen_row *r, size_t k,
+                         const struct row_basis *rb)
+{
     char buf[512];
-    for (size_t k = 0; k < g->n_cols; k++) {
-        const struct col *c = &g->cols[k];
-        uint64_t h = hrow(g, i, 100 + k + (c->versioned ? 977u * m->version : 0));
-        r->vals[k].kind = GEN_OMIT;
-        if (c->null_one_in && (h >> 32) % c->null_one_in == 0) {
-            continue;
-        }
-        switch (c->role) {
-        case R_ID: {
-            char *p = put_digits(buf, 10000000 + i, 1);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_REPORT: {
-            int64_t ms = m->origin_ms;
-            struct civil_time ct;
-            us_to_civil(ms * 1000, &ct);
-            char *p = put_digits(buf, (uint64_t)ct.year, 4);
-            *p++ = '-';
-            p = put_digits(p, 100000 + report_start, 7);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_OCC:
-            format_ts(c->date_only ? occ_local - ((occ_local % 86400000) + 86400000) % 86400000
-                                   : occ_local,
-                      false, buf);
-            set_str(r, k, buf);
-            break;
-        case R_REP:
-            format_ts(c->date_only ? rep_local - ((rep_local % 86400000) + 86400000) % 86400000
-                                   : rep_local,
-                      false, buf);
-            set_str(r, k, buf);
-            break;
-        case R_OCC_TIME:
-            format_time_col(occ_local, c->tfmt, buf);
-            set_str(r, k, buf);
-            break;
-        case R_REP_TIME:
-            format_time_col(rep_local, c->tfmt, buf);
-            set_str(r, k, buf);
-            break;
-        case R_CATEGORY:
-            if (city->n_categories == 0 || h % 200 == 0) {
-                set_str(r, k, "UNCLASSIFIED OFFENSE");
-            } else {
-                set_str(r, k, city->categories[(h >> 8) % city->n_categories].source);
-            }
-            break;
-        case R_LAT:
-        case R_LON:
-            if (coord_state == 3) {
-                break;
-            }
-            set_str(r, k, coord_state == 2 ? hints->redacted : c->role == R_LAT ? lat_s : lon_s);
-            break;
-        case R_LOCATION: {
-            if (coord_state == 3 || coord_state == 2) {
-                break;
-            }
-            int n;
-            if (hints->location_shape == LOC_POINT) {
-                n = snprintf(buf, sizeof(buf), "{\"type\":\"Point\",\"coordinates\":[%s,%s]}",
-                             lon_s, lat_s);
-            } else if (hints->location_shape == LOC_LATLON) {
-                n = snprintf(buf, sizeof(buf), "{\"latitude\":\"%s\",\"longitude\":\"%s\"}", lat_s,
-                             lon_s);
-            } else {
-                n = snprintf(buf, sizeof(buf),
-                             "{\"latitude\":\"%s\",\"longitude\":\"%s\",\"human_address\":"
-                             "\"{\\\"address\\\": \\\"%03u%s %c %s\\\", \\\"city\\\": \\\"\\\", "
-                             "\\\"state\\\": \\\"\\\", \\\"zip\\\": \\\"\\\"}\"}",
-                             lat_s, lon_s, (unsigned)(hc % 120), "XX", dirs[hc >> 8 & 3],
-                             street_names[(hc >> 12) % 16]);
-            }
-            set_val(r, k, GEN_RAW, buf, (size_t)n);
-            break;
-        }
-        case R_BOOL:
-            if (h % 4 == 0) {
-                set_val(r, k, GEN_RAW, "true", 4);
-            } else {
-                set_val(r, k, GEN_RAW, "false", 5);
-            }
-            break;
-        case R_VALUES:
-        case R_TEXT:
-            set_str(r, k, c->values[(h >> 8) % c->n_values]);
-            break;
-        case R_AREA: {
-            char *p = put_digits(buf, 1 + h % 25, 3);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_BEAT: {
-            char *p = put_digits(buf, 100 + h % 2400, 4);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_ADDRESS:
-            snprintf(buf, sizeof(buf), "%03uXX %c %s", (unsigned)(hc % 120), dirs[hc >> 8 & 3],
-                     street_names[(hc >> 12) % 16]);
-            set_str(r, k, buf);
-            break;
-        case R_CODE: {
-            char *p = put_digits(buf, h % 2000, 4);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_YEAR: {
-            struct civil_time ct;
-            us_to_civil(occ_local * 1000, &ct);
-            char *p = put_digits(buf, (uint64_t)ct.year, 4);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_TIMESTAMP: {
-            int64_t t = gen_local_ms(g, m->updated_ms - (int64_t)(h % (3600 * 48)) * 1000);
-            format_ts(t - ((t % 1000) + 1000) % 1000, false, buf);
-            set_str(r, k, buf);
-            break;
-        }
-        case R_BIGNUM: {
-            char *p = put_digits(buf, 1000000 + h % 1000000, 1);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_SMALLNUM: {
-            char *p = put_digits(buf, 1 + h % 99, 1);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        }
+    int n;
+    if (g->hints.location_shape == LOC_POINT) {
+        n = snprintf(buf, sizeof(buf), "{\"type\":\"Point\",\"coordinates\":[%s,%s]}", rb->lon_s,
+                     rb->lat_s);
+    } else if (g->hints.location_shape == LOC_LATLON) {
+        n = snprintf(buf, sizeof(buf), "{\"latitude\":\"%s\",\"longitude\":\"%s\"}", rb->lat_s,
+                     rb->lon_s);
+    } else {
+        n = snprintf(buf, sizeof(buf),
+                     "{\"latitude\":\"%s\",\"longitude\":\"%s\",\"human_address\":"
+                     "\"{\\\"address\\\": \\\"%03u%s %c %s\\\", \\\"city\\\": \\\"\\\", "
+                     "\\\"state\\\": \\\"\\\", \\\"zip\\\": \\\"\\\"}\"}",
+                     rb->lat_s, rb->lon_s, (unsigned)(rb->hc % 120), "XX", dirs[rb->hc >> 8 & 3],
+                     street_names[(rb->hc >> 12) % 16]);
     }
+    set_val(r, k, GEN_RAW, buf, (size_t)n);
+}
 
+/* Column k of the row (c->role says what it holds; h is the column's hash). One case per role,
+ * read as a table of what each kind of column looks like, so kept in one switch. */
+static void make_value(const struct gen_city *g, const struct gen_meta *m, struct gen_row *r,
+                       size_t k, uint64_t h, const struct row_basis *rb)
+{
+    const struct city *city = g->city;
+    const struct gen_hints *hints = &g->hints;
+    const struct col *c = &g->cols[k];
+    char buf[512];
+    switch (c->role) {
+    case R_ID:
+        put_number(r, k, 10000000 + rb->i, 1);
+        break;
+    case R_REPORT: {
+        int64_t ms = m->origin_ms;
+        struct civil_time ct;
+        us_to_civil(ms * 1000, &ct);
+        char *p = put_digits(buf, (uint64_t)ct.year, 4);
+        *p++ = '-';
+        p = put_digits(p, 100000 + rb->report_start, 7);
+        *p = '\0';
+        set_str(r, k, buf);
+        break;
+    }
+    case R_OCC:
+        format_ts(c->date_only ? rb->occ_local - ((rb->occ_local % 86400000) + 86400000) % 86400000
+                               : rb->occ_local,
+                  false, buf);
+        set_str(r, k, buf);
+        break;
+    case R_REP:
+        format_ts(c->date_only ? rb->rep_local - ((rb->rep_local % 86400000) + 86400000) % 86400000
+                               : rb->rep_local,
+                  false, buf);
+        set_str(r, k, buf);
+        break;
+    case R_OCC_TIME:
+        format_time_col(rb->occ_local, c->tfmt, buf);
+        set_str(r, k, buf);
+        break;
+    case R_REP_TIME:
+        format_time_col(rb->rep_local, c->tfmt, buf);
+        set_str(r, k, buf);
+        break;
+    case R_CATEGORY:
+        if (city->n_categories == 0 || h % 200 == 0) {
+            set_str(r, k, "UNCLASSIFIED OFFENSE");
+        } else {
+            set_str(r, k, city->categories[(h >> 8) % city->n_categories].source);
+        }
+        break;
+    case R_LAT:
+    case R_LON:
+        if (rb->coord_state == 3) {
+            break;
+        }
+        set_str(r, k,
+                rb->coord_state == 2 ? hints->redacted
+                : c->role == R_LAT   ? rb->lat_s
+                                     : rb->lon_s);
+        break;
+    case R_LOCATION:
+        if (rb->coord_state != 3 && rb->coord_state != 2) {
+            put_location(g, r, k, rb);
+        }
+        break;
+    case R_BOOL:
+        if (h % 4 == 0) {
+            set_val(r, k, GEN_RAW, "true", 4);
+        } else {
+            set_val(r, k, GEN_RAW, "false", 5);
+        }
+        break;
+    case R_VALUES:
+    case R_TEXT:
+        set_str(r, k, c->values[(h >> 8) % c->n_values]);
+        break;
+    case R_AREA:
+        put_number(r, k, 1 + h % 25, 3);
+        break;
+    case R_BEAT:
+        put_number(r, k, 100 + h % 2400, 4);
+        break;
+    case R_ADDRESS:
+        snprintf(buf, sizeof(buf), "%03uXX %c %s", (unsigned)(rb->hc % 120), dirs[rb->hc >> 8 & 3],
+                 street_names[(rb->hc >> 12) % 16]);
+        set_str(r, k, buf);
+        break;
+    case R_CODE:
+        put_number(r, k, h % 2000, 4);
+        break;
+    case R_YEAR: {
+        struct civil_time ct;
+        us_to_civil(rb->occ_local * 1000, &ct);
+        char *p = put_digits(buf, (uint64_t)ct.year, 4);
+        *p = '\0';
+        set_str(r, k, buf);
+        break;
+    }
+    case R_TIMESTAMP: {
+        int64_t t = gen_local_ms(g, m->updated_ms - (int64_t)(h % (3600 * 48)) * 1000);
+        format_ts(t - ((t % 1000) + 1000) % 1000, false, buf);
+        set_str(r, k, buf);
+        break;
+    }
+    case R_BIGNUM:
+        put_number(r, k, 1000000 + h % 1000000, 1);
+        break;
+    case R_SMALLNUM:
+        put_number(r, k, 1 + h % 99, 1);
+        break;
+    }
+}
+
+/* The malformation of a malformed row, over the values already made. */
+static void malform(const struct gen_city *g, struct gen_row *r)
+{
     switch (r->malformed) {
     case GEN_MAL_NO_ID:
         if (g->id_col >= 0) {
@@ -969,6 +971,37 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
     default:
         break;
     }
+}
+
+void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned malformed_k,
+                  struct gen_row *r)
+{
+    if (r->n_vals < g->n_cols) {
+        free(r->vals);
+        r->vals = calloc(g->n_cols, sizeof(struct gen_val));
+        if (!r->vals) {
+            abort();
+        }
+        r->n_vals = g->n_cols;
+    }
+    r->used = 0;
+    struct row_basis rb = {.i = m->index};
+    gen_format_id(rb.i, r->id);
+    format_ts(m->created_ms, true, r->created);
+    format_ts(m->updated_ms, true, r->updated);
+    r->malformed = gen_malformed_kind(g, rb.i, malformed_k);
+    basis_times(g, m, &rb);
+    basis_coords(g, &rb);
+    basis_report(g, &rb);
+    for (size_t k = 0; k < g->n_cols; k++) {
+        const struct col *c = &g->cols[k];
+        uint64_t h = hrow(g, rb.i, 100 + k + (c->versioned ? 977u * m->version : 0));
+        r->vals[k].kind = GEN_OMIT;
+        if (!c->null_one_in || (h >> 32) % c->null_one_in != 0) {
+            make_value(g, m, r, k, h, &rb);
+        }
+    }
+    malform(g, r);
 }
 
 const char *gen_value(void *ctx, int col)
