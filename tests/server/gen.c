@@ -646,36 +646,27 @@ static size_t format_coord(int64_t nano, char *out)
 void gen_row_free(struct gen_row *r)
 {
     free(r->vals);
-    free(r->arena);
+    buf_free(&r->arena);
     memset(r, 0, sizeof(*r));
 }
 
-static void arena_reserve(struct gen_row *r, size_t n)
-{
-    if (r->used + n + 1 <= r->cap) {
-        return;
-    }
-    size_t cap = r->cap ? r->cap : 4096;
-    while (cap < r->used + n + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(r->arena, cap);
-    if (!p) {
-        abort(); /* out of memory in a test server: nothing sensible to do */
-    }
-    r->arena = p;
-    r->cap = cap;
-}
-
+/* Value k: n bytes from s (NULL: n bytes of 'X'), NUL-terminated in the arena. */
 static void set_val(struct gen_row *r, size_t k, enum gen_kind kind, const char *s, size_t n)
 {
-    arena_reserve(r, n);
-    memcpy(r->arena + r->used, s, n);
-    r->arena[r->used + n] = '\0';
-    r->vals[k].off = (uint32_t)r->used;
+    size_t off = r->arena.len;
+    if (buf_reserve(&r->arena, n + 1) != 0) {
+        abort(); /* out of memory in a test server: nothing sensible to do */
+    }
+    if (s) {
+        memcpy(r->arena.p + off, s, n);
+    } else {
+        memset(r->arena.p + off, 'X', n);
+    }
+    r->arena.len += n;
+    buf_putc(&r->arena, '\0'); /* the separator; buf keeps one more NUL after it */
+    r->vals[k].off = (uint32_t)off;
     r->vals[k].len = (uint32_t)n;
     r->vals[k].kind = (uint8_t)kind;
-    r->used += n + 1;
 }
 
 static void set_str(struct gen_row *r, size_t k, const char *s)
@@ -957,14 +948,7 @@ static void malform(const struct gen_city *g, struct gen_row *r)
     case GEN_MAL_HUGE: {
         int k = g->text_col >= 0 ? g->text_col : g->id_col;
         if (k >= 0) {
-            size_t n = 100 * 1024;
-            arena_reserve(r, n);
-            memset(r->arena + r->used, 'X', n);
-            r->arena[r->used + n] = '\0';
-            r->vals[k].off = (uint32_t)r->used;
-            r->vals[k].len = (uint32_t)n;
-            r->vals[k].kind = GEN_STR;
-            r->used += n + 1;
+            set_val(r, (size_t)k, GEN_STR, NULL, 100 * 1024);
         }
         break;
     }
@@ -984,7 +968,7 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
         }
         r->n_vals = g->n_cols;
     }
-    r->used = 0;
+    buf_reset(&r->arena);
     struct row_basis rb = {.i = m->index};
     gen_format_id(rb.i, r->id);
     format_ts(m->created_ms, true, r->created);
@@ -1020,7 +1004,7 @@ const char *gen_value(void *ctx, int col)
     if (col < 0 || (size_t)col >= rc->g->n_cols || rc->r->vals[col].kind == GEN_OMIT) {
         return NULL;
     }
-    return rc->r->arena + rc->r->vals[col].off;
+    return rc->r->arena.p + rc->r->vals[col].off;
 }
 
 static void put_field(struct buf *b, const struct gen_city *g, const struct gen_row *r, size_t k,
@@ -1044,10 +1028,10 @@ static void put_field(struct buf *b, const struct gen_city *g, const struct gen_
     p += c->key_len;
     b->len = (size_t)(p - b->p);
     if (v->kind == GEN_RAW) {
-        buf_put(b, r->arena + v->off, v->len);
+        buf_put(b, r->arena.p + v->off, v->len);
     } else {
         /* Invalid UTF-8 (a malformed row) passes through on purpose. */
-        buf_put_json_string(b, r->arena + v->off, v->len);
+        buf_put_json_string(b, r->arena.p + v->off, v->len);
     }
 }
 

@@ -116,8 +116,7 @@ struct gen_val {
 struct gen_row {
     struct gen_val *vals;
     size_t n_vals;
-    char *arena;
-    size_t used, cap;
+    struct buf arena; /* the values, one after another */
     char id[GEN_ID_LEN + 1], created[32], updated[32];
     int malformed; /* 0, or the malformation kind 1..5 */
 };
