@@ -25,8 +25,10 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) $(WARN) -MMD -MP -Icommon -Iproducers \
-              -Iconsumers -Iinfra/socrata -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+# Includes are qualified by folder ("common/log.h", "producers/city.h"): the root is the only
+# include path besides the generated sources.
+CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) $(WARN) -MMD -MP -I. -I$(BUILD)/gen \
+              $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 ifneq ($(SANITIZE),)
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -44,13 +46,13 @@ IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 
 PRODUCER_SRC := $(wildcard producers/*.c)
 CONSUMER_SRC := $(wildcard consumers/*.c)
-SERVER_SRC   := $(wildcard infra/socrata/*.c)
+SERVER_SRC   := $(wildcard tests/server/*.c)
 PRODUCER_LIB_OBJ := $(filter-out %_main.o,$(PRODUCER_SRC:%.c=$(BUILD)/%.o))
 SERVER_LIB_OBJ   := $(filter-out %_main.o,$(SERVER_SRC:%.c=$(BUILD)/%.o))
 CONSUMER_LIB_OBJ := $(filter-out %_main.o,$(CONSUMER_SRC:%.c=$(BUILD)/%.o)) $(BUILD)/gen/migrations.o
 PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer) \
             $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
-            $(if $(wildcard infra/socrata/server_main.c),$(BUILD)/blotter-socrata-server)
+            $(if $(wildcard tests/server/server_main.c),$(BUILD)/blotter-socrata-server)
 
 .PHONY: all programs deps test test-san unit integration up down status demo run bench bench-peer clean \
         format check-format \
@@ -85,7 +87,7 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) infra/embed.sh
 	@mkdir -p $(dir $@)
 	$(Q)infra/embed.sh migrations $(MIGRATIONS) > $@
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/.flags
-	$(Q)$(CC) $(CFLAGS_ALL) -Iconsumers -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(LIB): $(COMMON_OBJ)
 	@rm -f $@
@@ -97,17 +99,18 @@ $(BUILD)/blotter-producer: $(BUILD)/producers/producer_main.o $(PRODUCER_LIB_OBJ
 $(BUILD)/blotter-consumer: $(BUILD)/consumers/consumer_main.o $(CONSUMER_LIB_OBJ) $(LIB)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-$(BUILD)/blotter-socrata-server: $(BUILD)/infra/socrata/server_main.o $(SERVER_LIB_OBJ) \
-                                 $(PRODUCER_LIB_OBJ) $(LIB)
+# The local test server reads city files with the producer's reader and nothing else of it.
+$(BUILD)/blotter-socrata-server: $(BUILD)/tests/server/server_main.o $(SERVER_LIB_OBJ) \
+                                 $(BUILD)/producers/city.o $(LIB)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 TEST_LIB_OBJ := $(SERVER_LIB_OBJ) $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIB_OBJ)
+$(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(TEST_LIB_OBJ)
+$(IT_BIN): $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(TEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -174,7 +177,7 @@ status:
 docs: all
 	@tests/readme_settings.sh $(BUILD) --write
 
-FORMAT_SRC = $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] infra/*.c infra/socrata/*.[ch] \
+FORMAT_SRC = $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] infra/*.c tests/server/*.[ch] \
              tests/unit/*.[ch] tests/integration/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)

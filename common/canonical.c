@@ -1,12 +1,13 @@
 #define _GNU_SOURCE
-#include "canonical.h"
+#include "common/canonical.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/buf.h"
+#include "common/err.h"
 
 /* ---- CRC-64-AVRO ---- */
 
@@ -37,47 +38,13 @@ uint64_t avro_crc64(const void *data, size_t len)
 
 /* ---- Parsing Canonical Form ---- */
 
-struct buf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
 /* A JSON string literal with escapes only where JSON requires them ([STRINGS]). */
 static void put_json_string(struct buf *b, const char *s)
 {
     json_t *j = json_string(s);
     char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
     if (t) {
-        puts_(b, t);
+        buf_puts(b, t);
     } else {
         b->oom = true;
     }
@@ -139,10 +106,10 @@ static int emit_named(struct buf *b, json_t *s, const char *type, const char *ns
     /* The namespace nested definitions inherit: that of the full name. */
     char inner_ns[512];
     snprintf(inner_ns, sizeof(inner_ns), "%s", namespace_of(full));
-    puts_(b, "{\"name\":");
+    buf_puts(b, "{\"name\":");
     put_json_string(b, full);
     free(full);
-    puts_(b, ",\"type\":");
+    buf_puts(b, ",\"type\":");
     put_json_string(b, type);
     int rc = 0;
     if (strcmp(type, "record") == 0 || strcmp(type, "error") == 0) {
@@ -151,7 +118,7 @@ static int emit_named(struct buf *b, json_t *s, const char *type, const char *ns
             err_set(errstr, n, "record without fields");
             return -1;
         }
-        puts_(b, ",\"fields\":[");
+        buf_puts(b, ",\"fields\":[");
         for (size_t i = 0; i < json_array_size(fields) && rc == 0; i++) {
             json_t *f = json_array_get(fields, i);
             json_t *fname = json_object_get(f, "name");
@@ -160,27 +127,27 @@ static int emit_named(struct buf *b, json_t *s, const char *type, const char *ns
                 err_set(errstr, n, "record field %zu without name or type", i);
                 return -1;
             }
-            puts_(b, i ? ",{\"name\":" : "{\"name\":");
+            buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
             put_json_string(b, json_string_value(fname));
-            puts_(b, ",\"type\":");
+            buf_puts(b, ",\"type\":");
             rc = emit(b, ftype, inner_ns, errstr, n);
-            puts_(b, "}");
+            buf_puts(b, "}");
         }
-        puts_(b, "]");
+        buf_puts(b, "]");
     } else if (strcmp(type, "enum") == 0) {
         json_t *symbols = json_object_get(s, "symbols");
         if (!json_is_array(symbols)) {
             err_set(errstr, n, "enum without symbols");
             return -1;
         }
-        puts_(b, ",\"symbols\":[");
+        buf_puts(b, ",\"symbols\":[");
         for (size_t i = 0; i < json_array_size(symbols); i++) {
             if (i) {
-                puts_(b, ",");
+                buf_puts(b, ",");
             }
             put_json_string(b, json_string_value(json_array_get(symbols, i)));
         }
-        puts_(b, "]");
+        buf_puts(b, "]");
     } else { /* fixed */
         json_t *size = json_object_get(s, "size");
         char num[32];
@@ -192,9 +159,9 @@ static int emit_named(struct buf *b, json_t *s, const char *type, const char *ns
             return -1;
         }
         snprintf(num, sizeof(num), ",\"size\":%lld", v); /* [INTEGERS] */
-        puts_(b, num);
+        buf_puts(b, num);
     }
-    puts_(b, "}");
+    buf_puts(b, "}");
     return rc;
 }
 
@@ -216,16 +183,16 @@ static int emit(struct buf *b, json_t *s, const char *ns, char *errstr, size_t n
         return 0;
     }
     if (json_is_array(s)) { /* a union */
-        puts_(b, "[");
+        buf_puts(b, "[");
         for (size_t i = 0; i < json_array_size(s); i++) {
             if (i) {
-                puts_(b, ",");
+                buf_puts(b, ",");
             }
             if (emit(b, json_array_get(s, i), ns, errstr, n) != 0) {
                 return -1;
             }
         }
-        puts_(b, "]");
+        buf_puts(b, "]");
         return 0;
     }
     if (!json_is_object(s)) {
@@ -250,20 +217,13 @@ static int emit(struct buf *b, json_t *s, const char *ns, char *errstr, size_t n
         strcmp(type, "fixed") == 0) {
         return emit_named(b, s, type, ns, errstr, n);
     }
-    if (strcmp(type, "array") == 0) {
-        puts_(b, "{\"type\":\"array\",\"items\":");
-        if (emit(b, json_object_get(s, "items"), ns, errstr, n) != 0) {
+    if (strcmp(type, "array") == 0 || strcmp(type, "map") == 0) {
+        const char *inner = strcmp(type, "array") == 0 ? "items" : "values";
+        buf_printf(b, "{\"type\":\"%s\",\"%s\":", type, inner);
+        if (emit(b, json_object_get(s, inner), ns, errstr, n) != 0) {
             return -1;
         }
-        puts_(b, "}");
-        return 0;
-    }
-    if (strcmp(type, "map") == 0) {
-        puts_(b, "{\"type\":\"map\",\"values\":");
-        if (emit(b, json_object_get(s, "values"), ns, errstr, n) != 0) {
-            return -1;
-        }
-        puts_(b, "}");
+        buf_puts(b, "}");
         return 0;
     }
     /* A reference to a named type written as {"type": "Name"}. */
@@ -285,8 +245,8 @@ char *avro_canonical_form(const char *schema_json, char *errstr, size_t errstr_s
         if (b.oom) {
             err_set(errstr, errstr_size, "out of memory");
         }
-        free(b.s);
+        free(b.p);
         return NULL;
     }
-    return b.s;
+    return b.p;
 }

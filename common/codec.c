@@ -1,40 +1,10 @@
-#include "codec.h"
+#include "common/codec.h"
 
 #include <avro.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "canonical.h"
-
-/* Field positions in schemas/incident.avsc; checked against the schema in codec_new. */
-enum {
-    F_CITY,
-    F_INCIDENT_ID,
-    F_REPORT_ID,
-    F_OCCURRED_AT,
-    F_REPORTED_AT,
-    F_SOURCE_UPDATED_AT,
-    F_OFFENSE_CODE,
-    F_OFFENSE,
-    F_CATEGORY,
-    F_CRIME_AGAINST,
-    F_AREA,
-    F_BEAT,
-    F_ADDRESS,
-    F_LATITUDE,
-    F_LONGITUDE,
-    F_ARREST,
-    F_DOMESTIC,
-    F_ATTRIBUTES,
-    F_INGESTED_AT,
-    F__COUNT
-};
-
-static const char *field_names[F__COUNT] = {
-    "city",         "incident_id", "report_id", "occurred_at",   "reported_at", "source_updated_at",
-    "offense_code", "offense",     "category",  "crime_against", "area",        "beat",
-    "address",      "latitude",    "longitude", "arrest",        "domestic",    "attributes",
-    "ingested_at"};
+#include "common/canonical.h"
 
 struct codec {
     avro_schema_t schema;
@@ -78,11 +48,17 @@ struct codec *codec_new(int32_t schema_id, char *errstr, size_t errstr_size)
         err_set(errstr, errstr_size, "incident schema: %s", avro_strerror());
         goto fail;
     }
-    for (int i = 0; i < F__COUNT; i++) {
-        const char *name = avro_schema_record_field_name(codec->schema, i);
-        if (!name || strcmp(name, field_names[i]) != 0) {
-            err_set(errstr, errstr_size, "incident schema: field %d is %s, expected %s", i,
-                    name ? name : "missing", field_names[i]);
+    /* The schema and common/incident_fields.h must list the same fields in the same order. */
+    if (avro_schema_record_size(codec->schema) != INCIDENT_N_FIELDS) {
+        err_set(errstr, errstr_size, "incident schema: %zu fields, common/incident_fields.h has %d",
+                avro_schema_record_size(codec->schema), (int)INCIDENT_N_FIELDS);
+        goto fail;
+    }
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        const char *name = avro_schema_record_field_name(codec->schema, (int)i);
+        if (!name || strcmp(name, incident_fields[i].name) != 0) {
+            err_set(errstr, errstr_size, "incident schema: field %zu is %s, expected %s", i,
+                    name ? name : "missing", incident_fields[i].name);
             goto fail;
         }
     }
@@ -113,93 +89,105 @@ const char *codec_canonical_form(const struct codec *codec)
 
 /* ---- Encoding ---- */
 
-static int set_str(avro_value_t *rec, int idx, const char *s)
+/* Whether field f of inc holds a value. */
+static bool present(const struct incident *inc, const struct incident_field *f)
 {
-    avro_value_t f;
-    return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
-           avro_value_set_string(&f, s ? s : "");
+    switch (f->kind) {
+    case I_STR:
+        return *INCIDENT_CAT(char *, inc, f) != NULL;
+    case I_TS:
+        return *INCIDENT_CAT(int64_t, inc, f) != TS_NULL;
+    case I_COORD:
+        return inc->has_coords;
+    case I_TRI:
+        return *INCIDENT_CAT(int8_t, inc, f) != TRI_NULL;
+    case I_ATTRS:
+        return true;
+    }
+    return false;
 }
 
-static int set_opt(avro_value_t *rec, int idx, avro_value_t *branch, bool present)
+/* Set the Avro value of field f (the union's branch for an I_OPT field). */
+static int encode_field(avro_value_t *rec, size_t idx, const struct incident_field *f,
+                        const struct incident *inc)
 {
-    avro_value_t f;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
-        avro_value_set_branch(&f, present ? 1 : 0, branch)) {
+    avro_value_t field, v;
+    if (avro_value_get_by_index(rec, idx, &field, NULL)) {
         return -1;
     }
-    return present ? 0 : avro_value_set_null(branch);
+    bool has = present(inc, f);
+    if (f->flags & I_OPT) {
+        if (avro_value_set_branch(&field, has ? 1 : 0, &v)) {
+            return -1;
+        }
+        if (!has) {
+            return avro_value_set_null(&v);
+        }
+    } else {
+        v = field;
+    }
+    switch (f->kind) {
+    case I_STR:
+        return avro_value_set_string(&v, *INCIDENT_CAT(char *, inc, f));
+    case I_TS:
+        return avro_value_set_long(&v, *INCIDENT_CAT(int64_t, inc, f));
+    case I_COORD:
+        return avro_value_set_double(&v, *INCIDENT_CAT(double, inc, f));
+    case I_TRI:
+        return avro_value_set_boolean(&v, *INCIDENT_CAT(int8_t, inc, f) == TRI_TRUE);
+    case I_ATTRS:
+        for (size_t i = 0; i < inc->n_attrs; i++) {
+            avro_value_t elem;
+            if (avro_value_add(&v, inc->attrs[i].key, &elem, NULL, NULL) ||
+                avro_value_set_string(&elem, inc->attrs[i].value)) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    return -1;
 }
 
-static int set_opt_str(avro_value_t *rec, int idx, const char *s)
+/* The framing header (5 or 10 bytes) into buf. */
+static size_t put_header(const struct codec *codec, unsigned char *buf)
 {
-    avro_value_t b;
-    return set_opt(rec, idx, &b, s != NULL) || (s && avro_value_set_string(&b, s));
-}
-
-static int set_opt_ts(avro_value_t *rec, int idx, int64_t ts)
-{
-    avro_value_t b;
-    return set_opt(rec, idx, &b, ts != TS_NULL) || (ts != TS_NULL && avro_value_set_long(&b, ts));
-}
-
-static int set_opt_double(avro_value_t *rec, int idx, bool present, double d)
-{
-    avro_value_t b;
-    return set_opt(rec, idx, &b, present) || (present && avro_value_set_double(&b, d));
-}
-
-static int set_opt_bool(avro_value_t *rec, int idx, int8_t v)
-{
-    avro_value_t b;
-    return set_opt(rec, idx, &b, v != TRI_NULL) || (v != TRI_NULL && avro_value_set_boolean(&b, v));
-}
-
-static int set_long(avro_value_t *rec, int idx, int64_t v)
-{
-    avro_value_t f;
-    return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_set_long(&f, v);
+    if (codec->schema_id) {
+        uint32_t id = (uint32_t)codec->schema_id;
+        buf[0] = 0x00;
+        buf[1] = (unsigned char)(id >> 24);
+        buf[2] = (unsigned char)(id >> 16);
+        buf[3] = (unsigned char)(id >> 8);
+        buf[4] = (unsigned char)id;
+        return 5;
+    }
+    buf[0] = 0xC3;
+    buf[1] = 0x01;
+    for (int i = 0; i < 8; i++) {
+        buf[2 + i] = (unsigned char)(codec->fingerprint >> (8 * i));
+    }
+    return 10;
 }
 
 enum err_class codec_encode(struct codec *codec, const struct incident *inc, void **out,
                             size_t *out_len, char *errstr, size_t errstr_size)
 {
     avro_value_t *rec = &codec->value;
-    avro_value_t attrs;
     size_t body_len = 0, header_len = codec->schema_id ? 5 : 10;
     unsigned char *buf = NULL;
     avro_writer_t w = NULL;
 
     *out = NULL;
     *out_len = 0;
-    if (!inc->city || !inc->incident_id || !inc->category || !inc->crime_against ||
-        inc->occurred_at == TS_NULL || inc->source_updated_at == TS_NULL ||
-        inc->ingested_at == TS_NULL) {
-        err_set(errstr, errstr_size,
-                "incident lacks a required field (city, incident_id, category, crime_against, "
-                "occurred_at, source_updated_at, ingested_at)");
+    if (incident_check(inc, errstr, errstr_size) != ERR_OK) {
+        return ERR_PERMANENT;
+    }
+    if (inc->ingested_at == TS_NULL) { /* the one field the rulebook lets be null for a while */
+        err_set(errstr, errstr_size, "ingested_at is missing: the record was never stamped");
         return ERR_PERMANENT;
     }
     avro_value_reset(rec);
-    if (set_str(rec, F_CITY, inc->city) || set_str(rec, F_INCIDENT_ID, inc->incident_id) ||
-        set_opt_str(rec, F_REPORT_ID, inc->report_id) ||
-        set_long(rec, F_OCCURRED_AT, inc->occurred_at) ||
-        set_opt_ts(rec, F_REPORTED_AT, inc->reported_at) ||
-        set_long(rec, F_SOURCE_UPDATED_AT, inc->source_updated_at) ||
-        set_opt_str(rec, F_OFFENSE_CODE, inc->offense_code) ||
-        set_opt_str(rec, F_OFFENSE, inc->offense) || set_str(rec, F_CATEGORY, inc->category) ||
-        set_str(rec, F_CRIME_AGAINST, inc->crime_against) || set_opt_str(rec, F_AREA, inc->area) ||
-        set_opt_str(rec, F_BEAT, inc->beat) || set_opt_str(rec, F_ADDRESS, inc->address) ||
-        set_opt_double(rec, F_LATITUDE, inc->has_coords, inc->latitude) ||
-        set_opt_double(rec, F_LONGITUDE, inc->has_coords, inc->longitude) ||
-        set_opt_bool(rec, F_ARREST, inc->arrest) || set_opt_bool(rec, F_DOMESTIC, inc->domestic) ||
-        set_long(rec, F_INGESTED_AT, inc->ingested_at) ||
-        avro_value_get_by_index(rec, F_ATTRIBUTES, &attrs, NULL)) {
-        goto avro_fail;
-    }
-    for (size_t i = 0; i < inc->n_attrs; i++) {
-        avro_value_t elem;
-        if (avro_value_add(&attrs, inc->attrs[i].key, &elem, NULL, NULL) ||
-            avro_value_set_string(&elem, inc->attrs[i].value)) {
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        if (encode_field(rec, i, &incident_fields[i], inc) != 0) {
             goto avro_fail;
         }
     }
@@ -211,20 +199,7 @@ enum err_class codec_encode(struct codec *codec, const struct incident *inc, voi
         err_set(errstr, errstr_size, "out of memory");
         return ERR_FATAL;
     }
-    if (codec->schema_id) {
-        uint32_t id = (uint32_t)codec->schema_id;
-        buf[0] = 0x00;
-        buf[1] = (unsigned char)(id >> 24);
-        buf[2] = (unsigned char)(id >> 16);
-        buf[3] = (unsigned char)(id >> 8);
-        buf[4] = (unsigned char)id;
-    } else {
-        buf[0] = 0xC3;
-        buf[1] = 0x01;
-        for (int i = 0; i < 8; i++) {
-            buf[2 + i] = (unsigned char)(codec->fingerprint >> (8 * i));
-        }
-    }
+    put_header(codec, buf);
     w = avro_writer_memory((char *)buf + header_len, (int64_t)body_len);
     if (!w || avro_value_write(w, rec)) {
         goto avro_fail;
@@ -244,79 +219,69 @@ avro_fail:
 
 /* ---- Decoding ---- */
 
-static int get_str(avro_value_t *rec, int idx, char **out)
+/* Read field f of rec into inc. A present coordinate counts in *coords. */
+static int decode_field(avro_value_t *rec, size_t idx, const struct incident_field *f,
+                        struct incident *inc, int *coords)
 {
-    avro_value_t f;
+    avro_value_t field, v;
     const char *s;
     size_t n;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_get_string(&f, &s, &n)) {
+    if (avro_value_get_by_index(rec, idx, &field, NULL)) {
         return -1;
     }
-    return incident_set_strn(out, s, n ? n - 1 : 0);
-}
-
-/* A ["null", T] union: 0 and *present=false for null, else the branch in *b. */
-static int get_opt(avro_value_t *rec, int idx, avro_value_t *b, bool *present)
-{
-    avro_value_t f;
-    int disc;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
-        avro_value_get_discriminant(&f, &disc) || avro_value_get_current_branch(&f, b)) {
-        return -1;
+    if (f->flags & I_OPT) {
+        int disc;
+        if (avro_value_get_discriminant(&field, &disc) ||
+            avro_value_get_current_branch(&field, &v)) {
+            return -1;
+        }
+        if (disc != 1) {
+            return 0; /* null: incident_clear left the member null */
+        }
+    } else {
+        v = field;
     }
-    *present = disc == 1;
-    return 0;
-}
-
-static int get_opt_str(avro_value_t *rec, int idx, char **out)
-{
-    avro_value_t b;
-    bool present;
-    const char *s;
-    size_t n;
-    if (get_opt(rec, idx, &b, &present)) {
-        return -1;
+    switch (f->kind) {
+    case I_STR:
+        return avro_value_get_string(&v, &s, &n) ||
+               incident_set_strn(INCIDENT_AT(char *, inc, f), s, n ? n - 1 : 0);
+    case I_TS:
+        return avro_value_get_long(&v, INCIDENT_AT(int64_t, inc, f));
+    case I_COORD:
+        ++*coords;
+        return avro_value_get_double(&v, INCIDENT_AT(double, inc, f));
+    case I_TRI: {
+        int b = 0;
+        if (avro_value_get_boolean(&v, &b)) {
+            return -1;
+        }
+        *INCIDENT_AT(int8_t, inc, f) = b ? TRI_TRUE : TRI_FALSE;
+        return 0;
     }
-    if (!present) {
-        return incident_set_str(out, NULL);
+    case I_ATTRS: {
+        size_t count;
+        if (avro_value_get_size(&v, &count)) {
+            return -1;
+        }
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t elem;
+            const char *key;
+            if (avro_value_get_by_index(&v, i, &elem, &key) ||
+                avro_value_get_string(&elem, &s, &n) || incident_add_attr(inc, key, s)) {
+                return -1;
+            }
+        }
+        return 0;
     }
-    return avro_value_get_string(&b, &s, &n) || incident_set_strn(out, s, n ? n - 1 : 0);
-}
-
-static int get_opt_ts(avro_value_t *rec, int idx, int64_t *out)
-{
-    avro_value_t b;
-    bool present;
-    *out = TS_NULL;
-    return get_opt(rec, idx, &b, &present) || (present && avro_value_get_long(&b, out));
-}
-
-static int get_opt_bool(avro_value_t *rec, int idx, int8_t *out)
-{
-    avro_value_t b;
-    bool present;
-    int v = 0;
-    if (get_opt(rec, idx, &b, &present) || (present && avro_value_get_boolean(&b, &v))) {
-        return -1;
     }
-    *out = present ? (int8_t)(v ? TRI_TRUE : TRI_FALSE) : TRI_NULL;
-    return 0;
+    return -1;
 }
 
-static int get_long(avro_value_t *rec, int idx, int64_t *out)
+/* The framing of a message: the length of its header, or 0 with errstr when the framing, the
+ * fingerprint or the schema id is not this codec's. */
+static size_t read_header(const struct codec *codec, const unsigned char *p, size_t len,
+                          char *errstr, size_t errstr_size)
 {
-    avro_value_t f;
-    return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_get_long(&f, out);
-}
-
-enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
-                            char *errstr, size_t errstr_size)
-{
-    const unsigned char *p = data;
-    size_t header_len;
-    avro_value_t *rec = &codec->value;
-
-    incident_clear(inc);
     if (len >= 10 && p[0] == 0xC3 && p[1] == 0x01) {
         uint64_t fp = 0;
         for (int i = 0; i < 8; i++) {
@@ -326,26 +291,36 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len, s
             err_set(errstr, errstr_size,
                     "unknown schema fingerprint 0x%016llx (this build knows 0x%016llx)",
                     (unsigned long long)fp, (unsigned long long)codec->fingerprint);
-            return ERR_PERMANENT;
+            return 0;
         }
-        header_len = 10;
-    } else if (len >= 5 && p[0] == 0x00) {
+        return 10;
+    }
+    if (len >= 5 && p[0] == 0x00) {
         int32_t id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
                                ((uint32_t)p[3] << 8) | p[4]);
         if (codec->schema_id == 0 || id != codec->schema_id) {
             err_set(errstr, errstr_size, "unknown schema id %d (configured: %d)", id,
                     codec->schema_id);
-            return ERR_PERMANENT;
+            return 0;
         }
-        header_len = 5;
-    } else {
-        err_set(errstr, errstr_size,
-                "not an Avro single-object or Confluent-framed message "
-                "(%zu bytes)",
-                len);
+        return 5;
+    }
+    err_set(errstr, errstr_size,
+            "not an Avro single-object or Confluent-framed message (%zu bytes)", len);
+    return 0;
+}
+
+enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
+                            char *errstr, size_t errstr_size)
+{
+    const unsigned char *p = data;
+    avro_value_t *rec = &codec->value;
+
+    incident_clear(inc);
+    size_t header_len = read_header(codec, p, len, errstr, errstr_size);
+    if (!header_len) {
         return ERR_PERMANENT;
     }
-
     avro_reader_t r = avro_reader_memory((const char *)p + header_len, (int64_t)(len - header_len));
     if (!r) {
         err_set(errstr, errstr_size, "out of memory");
@@ -364,51 +339,22 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len, s
         err_set(errstr, errstr_size, "avro body has trailing bytes");
         return ERR_PERMANENT;
     }
-
-    avro_value_t attrs, lat, lon;
-    bool has_lat, has_lon;
-    size_t n_attrs;
-    double d;
-    if (get_str(rec, F_CITY, &inc->city) || get_str(rec, F_INCIDENT_ID, &inc->incident_id) ||
-        get_opt_str(rec, F_REPORT_ID, &inc->report_id) ||
-        get_long(rec, F_OCCURRED_AT, &inc->occurred_at) ||
-        get_opt_ts(rec, F_REPORTED_AT, &inc->reported_at) ||
-        get_long(rec, F_SOURCE_UPDATED_AT, &inc->source_updated_at) ||
-        get_opt_str(rec, F_OFFENSE_CODE, &inc->offense_code) ||
-        get_opt_str(rec, F_OFFENSE, &inc->offense) || get_str(rec, F_CATEGORY, &inc->category) ||
-        get_str(rec, F_CRIME_AGAINST, &inc->crime_against) ||
-        get_opt_str(rec, F_AREA, &inc->area) || get_opt_str(rec, F_BEAT, &inc->beat) ||
-        get_opt_str(rec, F_ADDRESS, &inc->address) || get_opt(rec, F_LATITUDE, &lat, &has_lat) ||
-        get_opt(rec, F_LONGITUDE, &lon, &has_lon) || get_opt_bool(rec, F_ARREST, &inc->arrest) ||
-        get_opt_bool(rec, F_DOMESTIC, &inc->domestic) ||
-        get_long(rec, F_INGESTED_AT, &inc->ingested_at) ||
-        avro_value_get_by_index(rec, F_ATTRIBUTES, &attrs, NULL) ||
-        avro_value_get_size(&attrs, &n_attrs)) {
-        goto fail;
+    int coords = 0;
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        if (decode_field(rec, i, &incident_fields[i], inc, &coords) != 0) {
+            err_set(errstr, errstr_size, "avro decode: %s", avro_strerror());
+            incident_clear(inc);
+            return ERR_PERMANENT;
+        }
     }
-    inc->has_coords = has_lat && has_lon;
-    if (inc->has_coords) {
-        if (avro_value_get_double(&lat, &d)) {
-            goto fail;
-        }
-        inc->latitude = d;
-        if (avro_value_get_double(&lon, &d)) {
-            goto fail;
-        }
-        inc->longitude = d;
+    inc->has_coords = coords == 2;
+    if (!inc->has_coords) {
+        inc->latitude = inc->longitude = 0;
     }
-    for (size_t i = 0; i < n_attrs; i++) {
-        avro_value_t elem;
-        const char *key, *s;
-        size_t n;
-        if (avro_value_get_by_index(&attrs, i, &elem, &key) ||
-            avro_value_get_string(&elem, &s, &n) || incident_add_attr(inc, key, s)) {
-            goto fail;
-        }
+    /* A record off the wire is judged by the same rules as one about to be written. */
+    if (incident_check(inc, errstr, errstr_size) != ERR_OK) {
+        incident_clear(inc);
+        return ERR_PERMANENT;
     }
     return ERR_OK;
-fail:
-    err_set(errstr, errstr_size, "avro decode: %s", avro_strerror());
-    incident_clear(inc);
-    return ERR_PERMANENT;
 }

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "incident.h"
+#include "common/err.h"
+#include "common/incident.h"
 
 extern const char incident_avsc[]; /* schemas/incident.avsc, generated into the build */
 

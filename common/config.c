@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "config.h"
+#include "common/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,8 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "timeutil.h"
+#include "common/httpd.h"
+#include "common/log.h"
+#include "common/secret.h"
+#include "common/timeutil.h"
 
 #define X(id, name, type, def, choices, progs, flags, help)                                        \
     [OPT_##id] = {name, type, def, choices, progs, flags, help},
@@ -135,22 +137,15 @@ static char *trim(char *s)
     return s;
 }
 
-/* Read a secret file: its content without the trailing newline. */
+/* A secret file's content, or NULL after reporting the problem. */
 static char *read_secret_file(struct config *cfg, const char *what, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char buf[8192];
-    if (!f) {
-        problem(cfg, "%s: cannot read %s: %s", what, path, strerror(errno));
-        return NULL;
+    char why[512];
+    char *value = secret_read_file(path, why, sizeof(why));
+    if (!value) {
+        problem(cfg, "%s: %s", what, why);
     }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-    return strdup(buf);
+    return value;
 }
 
 static void load_file(struct config *cfg, const char *path)
@@ -539,4 +534,24 @@ void config_setup_log(const struct config *cfg, const char *program)
               strcmp(config_str(cfg, OPT_LOG_FORMAT), "json") == 0 ? LOG_FORMAT_JSON
                                                                    : LOG_FORMAT_LOGFMT,
               program);
+}
+
+int service_settings_load(struct service_settings *s, const struct config *cfg, const char *program,
+                          FILE *err)
+{
+    char host[256];
+    int port, problems = 0;
+    snprintf(s->topic_prefix, sizeof(s->topic_prefix), "%s", config_str(cfg, OPT_TOPIC_PREFIX));
+    s->brokers = config_str(cfg, OPT_KAFKA_BROKERS);
+    s->http_listen = config_str(cfg, OPT_HTTP_LISTEN);
+    s->topic_partitions = (int)config_int(cfg, OPT_TOPIC_PARTITIONS);
+    s->topic_replication = (int)config_int(cfg, OPT_TOPIC_REPLICATION);
+    s->schema_registry_id = (int)config_int(cfg, OPT_SCHEMA_REGISTRY_ID);
+    s->backoff_ms = config_int(cfg, OPT_BACKOFF_MS);
+    s->backoff_max_ms = config_int(cfg, OPT_BACKOFF_MAX_MS);
+    if (*s->http_listen && httpd_parse_listen(s->http_listen, host, sizeof(host), &port) != 0) {
+        fprintf(err, "%s: http_listen '%s' is not host:port\n", program, s->http_listen);
+        problems++;
+    }
+    return problems;
 }

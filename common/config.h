@@ -17,7 +17,7 @@ enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_TIME };
 enum { P_PRODUCER = 1, P_CONSUMER = 2, P_SERVER = 4, P_ALL = 7 };
 enum { F_SECRET = 1, F_LIST = 2, F_CLI = 4 };
 
-#include "options.h"
+#include "common/options.h"
 
 #define X(id, ...) OPT_##id,
 enum opt_id { BLOTTER_OPTIONS(X) OPT__COUNT };
@@ -58,6 +58,20 @@ int64_t config_time_us(const struct config *cfg, enum opt_id id);
 const char *config_list_item(const struct config *cfg, enum opt_id id, size_t n);
 size_t config_list_len(const struct config *cfg, enum opt_id id);
 bool config_is_set(const struct config *cfg, enum opt_id id);
+
+/* The settings every long-running program shares (producer and consumer), typed. Strings are
+ * borrowed from cfg, which must outlive them. */
+struct service_settings {
+    char topic_prefix[200];
+    const char *brokers, *http_listen;
+    int topic_partitions, topic_replication, schema_registry_id;
+    long backoff_ms, backoff_max_ms;
+};
+
+/* Fill s from a loaded configuration. Returns the number of problems, each printed to err as
+ * "<program>: ..." (a malformed http_listen). */
+int service_settings_load(struct service_settings *s, const struct config *cfg, const char *program,
+                          FILE *err);
 
 /* Set up logging from the log_level and log_format settings. */
 void config_setup_log(const struct config *cfg, const char *program);

@@ -1,4 +1,4 @@
-#include "httpd.h"
+#include "common/httpd.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "err.h"
-#include "metrics.h"
+#include "common/err.h"
+#include "common/metrics.h"
 
 struct httpd {
     struct MHD_Daemon *daemon;

@@ -1,29 +1,37 @@
-#include "incident.h"
+#include "common/incident.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "canonical.h"
+#include "common/buf.h"
+#include "common/canonical.h"
+#include "common/utf8.h"
+
+#define X(name, member, kind, flags) {#name, kind, flags, offsetof(struct incident, member)},
+const struct incident_field incident_fields[INCIDENT_N_FIELDS] = {INCIDENT_FIELDS(X)};
+#undef X
 
 void incident_init(struct incident *inc)
 {
     memset(inc, 0, sizeof(*inc));
-    inc->occurred_at = TS_NULL;
-    inc->reported_at = TS_NULL;
-    inc->source_updated_at = TS_NULL;
-    inc->ingested_at = TS_NULL;
-    inc->arrest = TRI_NULL;
-    inc->domestic = TRI_NULL;
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        const struct incident_field *f = &incident_fields[i];
+        if (f->kind == I_TS) {
+            *INCIDENT_AT(int64_t, inc, f) = TS_NULL;
+        } else if (f->kind == I_TRI) {
+            *INCIDENT_AT(int8_t, inc, f) = TRI_NULL;
+        }
+    }
 }
 
 void incident_clear(struct incident *inc)
 {
-    char **strs[] = {&inc->city,    &inc->incident_id, &inc->report_id,     &inc->offense_code,
-                     &inc->offense, &inc->category,    &inc->crime_against, &inc->area,
-                     &inc->beat,    &inc->address};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        free(*strs[i]);
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        if (incident_fields[i].kind == I_STR) {
+            free(*INCIDENT_AT(char *, inc, &incident_fields[i]));
+        }
     }
     for (size_t i = 0; i < inc->n_attrs; i++) {
         free(inc->attrs[i].key);
@@ -56,15 +64,12 @@ int incident_set_str(char **field, const char *s)
 
 int incident_add_attr(struct incident *inc, const char *key, const char *value)
 {
-    if (inc->n_attrs == inc->cap_attrs) {
-        size_t cap = inc->cap_attrs ? inc->cap_attrs * 2 : 16;
-        struct attr *na = realloc(inc->attrs, cap * sizeof(*na));
-        if (!na) {
-            return -1;
-        }
-        inc->attrs = na;
-        inc->cap_attrs = cap;
+    struct attr *grown =
+        array_grow(inc->attrs, &inc->cap_attrs, inc->n_attrs, sizeof(*inc->attrs), 16);
+    if (!grown) {
+        return -1;
     }
+    inc->attrs = grown;
     struct attr *a = &inc->attrs[inc->n_attrs];
     a->key = strdup(key);
     a->value = strdup(value);
@@ -114,33 +119,42 @@ static uint64_t mix_i64(uint64_t h, int64_t v)
 uint64_t incident_content_hash(const struct incident *inc)
 {
     uint64_t h = 0x426c6f74746572ULL; /* "Blotter" */
-    h = mix_str(h, inc->city);
-    h = mix_str(h, inc->incident_id);
-    h = mix_str(h, inc->report_id);
-    h = mix_i64(h, inc->occurred_at);
-    h = mix_i64(h, inc->reported_at);
-    h = mix_i64(h, inc->source_updated_at);
-    h = mix_str(h, inc->offense_code);
-    h = mix_str(h, inc->offense);
-    h = mix_str(h, inc->category);
-    h = mix_str(h, inc->crime_against);
-    h = mix_str(h, inc->area);
-    h = mix_str(h, inc->beat);
-    h = mix_str(h, inc->address);
-    if (inc->has_coords) {
-        h = mix(h, &inc->latitude, sizeof(double));
-        h = mix(h, &inc->longitude, sizeof(double));
-    } else {
-        h = mix_i64(h, 0x7fffffff);
+    bool coords_null_mixed = false;
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        const struct incident_field *f = &incident_fields[i];
+        if (f->flags & I_STAMP) {
+            continue;
+        }
+        switch (f->kind) {
+        case I_STR:
+            h = mix_str(h, *INCIDENT_CAT(char *, inc, f));
+            break;
+        case I_TS:
+            h = mix_i64(h, *INCIDENT_CAT(int64_t, inc, f));
+            break;
+        case I_TRI:
+            h = mix_i64(h, *INCIDENT_CAT(int8_t, inc, f));
+            break;
+        case I_COORD:
+            if (inc->has_coords) {
+                h = mix(h, INCIDENT_CAT(double, inc, f), sizeof(double));
+            } else if (!coords_null_mixed) { /* the pair is null once */
+                h = mix_i64(h, 0x7fffffff);
+                coords_null_mixed = true;
+            }
+            break;
+        case I_ATTRS: {
+            /* An order-independent sum of per-pair hashes. */
+            uint64_t attrs = 0;
+            for (size_t k = 0; k < inc->n_attrs; k++) {
+                attrs += mix_str(mix_str(0x61, inc->attrs[k].key), inc->attrs[k].value);
+            }
+            h = mix_i64(h, (int64_t)attrs);
+            break;
+        }
+        }
     }
-    h = mix_i64(h, inc->arrest);
-    h = mix_i64(h, inc->domestic);
-    /* Attributes: an order-independent sum of per-pair hashes. */
-    uint64_t attrs = 0;
-    for (size_t i = 0; i < inc->n_attrs; i++) {
-        attrs += mix_str(mix_str(0x61, inc->attrs[i].key), inc->attrs[i].value);
-    }
-    return mix_i64(h, (int64_t)attrs);
+    return h;
 }
 
 /* ---- Equality ---- */
@@ -150,26 +164,168 @@ static bool str_eq(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-bool incident_equal(const struct incident *a, const struct incident *b)
+static bool attrs_equal(const struct incident *a, const struct incident *b)
 {
-    if (!str_eq(a->city, b->city) || !str_eq(a->incident_id, b->incident_id) ||
-        !str_eq(a->report_id, b->report_id) || a->occurred_at != b->occurred_at ||
-        a->reported_at != b->reported_at || a->source_updated_at != b->source_updated_at ||
-        !str_eq(a->offense_code, b->offense_code) || !str_eq(a->offense, b->offense) ||
-        !str_eq(a->category, b->category) || !str_eq(a->crime_against, b->crime_against) ||
-        !str_eq(a->area, b->area) || !str_eq(a->beat, b->beat) || !str_eq(a->address, b->address) ||
-        a->has_coords != b->has_coords || a->arrest != b->arrest || a->domestic != b->domestic ||
-        a->ingested_at != b->ingested_at || a->n_attrs != b->n_attrs) {
-        return false;
-    }
-    if (a->has_coords && (a->latitude != b->latitude || a->longitude != b->longitude)) {
+    if (a->n_attrs != b->n_attrs) {
         return false;
     }
     for (size_t i = 0; i < a->n_attrs; i++) {
-        const char *v = incident_attr(b, a->attrs[i].key);
-        if (!str_eq(v, a->attrs[i].value)) {
+        if (!str_eq(incident_attr(b, a->attrs[i].key), a->attrs[i].value)) {
             return false;
         }
     }
     return true;
+}
+
+bool incident_equal(const struct incident *a, const struct incident *b)
+{
+    if (a->has_coords != b->has_coords) {
+        return false;
+    }
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        const struct incident_field *f = &incident_fields[i];
+        bool same = true;
+        switch (f->kind) {
+        case I_STR:
+            same = str_eq(*INCIDENT_CAT(char *, a, f), *INCIDENT_CAT(char *, b, f));
+            break;
+        case I_TS:
+            same = *INCIDENT_CAT(int64_t, a, f) == *INCIDENT_CAT(int64_t, b, f);
+            break;
+        case I_TRI:
+            same = *INCIDENT_CAT(int8_t, a, f) == *INCIDENT_CAT(int8_t, b, f);
+            break;
+        case I_COORD:
+            same = !a->has_coords || *INCIDENT_CAT(double, a, f) == *INCIDENT_CAT(double, b, f);
+            break;
+        case I_ATTRS:
+            same = attrs_equal(a, b);
+            break;
+        }
+        if (!same) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- The rulebook ---- */
+
+#define US_YEAR_1    (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
+#define US_YEAR_10K  (253402300800000000LL) /* 10000-01-01T00:00:00Z */
+#define US_YEAR_1900 (-2208988800000000LL)  /* 1900-01-01T00:00:00Z */
+#define US_TWO_DAYS  (2 * 86400000000LL)
+
+static enum err_class check_field(const struct incident *inc, const struct incident_field *f,
+                                  char *errstr, size_t n)
+{
+    bool may_be_null = f->flags & (I_OPT | I_STAMP);
+    switch (f->kind) {
+    case I_STR: {
+        const char *v = *INCIDENT_CAT(char *, inc, f);
+        if (!v) {
+            if (!may_be_null) {
+                err_set(errstr, n, "%s is missing", f->name);
+                return ERR_PERMANENT;
+            }
+        } else if ((f->flags & I_KEY) && !*v) {
+            err_set(errstr, n, "%s is empty", f->name);
+            return ERR_PERMANENT;
+        } else if (!utf8_valid_str(v)) {
+            err_set(errstr, n, "%s is not valid UTF-8", f->name);
+            return ERR_PERMANENT;
+        }
+        return ERR_OK;
+    }
+    case I_TS: {
+        int64_t v = *INCIDENT_CAT(int64_t, inc, f);
+        if (v == TS_NULL) {
+            if (!may_be_null) {
+                err_set(errstr, n, "%s is missing", f->name);
+                return ERR_PERMANENT;
+            }
+        } else if (v < US_YEAR_1 || v >= US_YEAR_10K) {
+            err_set(errstr, n, "%s is outside years 1..9999", f->name);
+            return ERR_PERMANENT;
+        }
+        return ERR_OK;
+    }
+    case I_COORD: {
+        double v = *INCIDENT_CAT(double, inc, f);
+        double limit = f->offset == offsetof(struct incident, latitude) ? 90 : 180;
+        if (inc->has_coords && (!isfinite(v) || v < -limit || v > limit)) {
+            err_set(errstr, n, "%s is not a coordinate", f->name);
+            return ERR_PERMANENT;
+        }
+        return ERR_OK;
+    }
+    case I_ATTRS:
+        for (size_t i = 0; i < inc->n_attrs; i++) {
+            if (!inc->attrs[i].key || !utf8_valid_str(inc->attrs[i].key) ||
+                (inc->attrs[i].value && !utf8_valid_str(inc->attrs[i].value))) {
+                err_set(errstr, n, "attribute %zu is not valid UTF-8", i);
+                return ERR_PERMANENT;
+            }
+        }
+        return ERR_OK;
+    case I_TRI:
+        return ERR_OK;
+    }
+    return ERR_OK;
+}
+
+enum err_class incident_check(const struct incident *inc, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        enum err_class cls = check_field(inc, &incident_fields[i], errstr, errstr_size);
+        if (cls != ERR_OK) {
+            return cls;
+        }
+    }
+    if (inc->ingested_at != TS_NULL &&
+        (inc->occurred_at < US_YEAR_1900 || inc->occurred_at > inc->ingested_at + US_TWO_DAYS)) {
+        char when[40];
+        us_format(inc->occurred_at, false, when, sizeof(when));
+        err_set(errstr, errstr_size, "implausible occurred time %s", when);
+        return ERR_PERMANENT;
+    }
+    return ERR_OK;
+}
+
+/* ---- The shared category vocabulary ---- */
+
+static const struct {
+    const char *category, *crime_against;
+} vocabulary[] = {
+#define X(category, against) {#category, #against},
+    INCIDENT_CATEGORIES(X)
+#undef X
+};
+
+const char *const vocab_categories[] = {
+#define X(category, against) #category,
+    INCIDENT_CATEGORIES(X)
+#undef X
+        NULL};
+
+static int vocab_index(const char *category)
+{
+    for (size_t i = 0; category && i < sizeof(vocabulary) / sizeof(vocabulary[0]); i++) {
+        if (strcmp(vocabulary[i].category, category) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+const char *vocab_intern(const char *category)
+{
+    int i = vocab_index(category);
+    return i < 0 ? NULL : vocabulary[i].category;
+}
+
+const char *vocab_crime_against(const char *category)
+{
+    int i = vocab_index(category);
+    return i < 0 ? NULL : vocabulary[i].crime_against;
 }

@@ -1,5 +1,7 @@
-/* The canonical incident record (schemas/incident.avsc) in memory. Every string is owned by the
- * incident (malloc'ed); NULL means null. Times are UTC microseconds; TS_NULL means null. */
+/* The canonical incident record (schemas/incident.avsc) in memory, and the one rulebook of a
+ * valid incident. The fields are declared once, in common/incident_fields.h. Every string is
+ * owned by the incident (malloc'ed); NULL means null. Times are UTC microseconds; TS_NULL means
+ * null. */
 #ifndef BLOTTER_INCIDENT_H
 #define BLOTTER_INCIDENT_H
 
@@ -7,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "timeutil.h"
+#include "common/err.h"
+#include "common/incident_fields.h"
+#include "common/timeutil.h"
 
 enum tribool { TRI_NULL = -1, TRI_FALSE = 0, TRI_TRUE = 1 };
 
@@ -16,29 +20,43 @@ struct attr {
     char *value;
 };
 
+enum incident_kind { I_STR, I_TS, I_COORD, I_TRI, I_ATTRS };
+enum { I_OPT = 1, I_KEY = 2, I_STAMP = 4 };
+
+#define INCIDENT_CTYPE_I_STR   char *
+#define INCIDENT_CTYPE_I_TS    int64_t
+#define INCIDENT_CTYPE_I_COORD double
+#define INCIDENT_CTYPE_I_TRI   int8_t
+#define INCIDENT_CTYPE_I_ATTRS struct attr *
+
 struct incident {
-    char *city;
-    char *incident_id;
-    char *report_id;
-    int64_t occurred_at;
-    int64_t reported_at; /* TS_NULL when unknown */
-    int64_t source_updated_at;
-    char *offense_code;
-    char *offense;
-    char *category;
-    char *crime_against;
-    char *area;
-    char *beat;
-    char *address;
+#define X(name, member, kind, flags) INCIDENT_CTYPE_##kind member;
+    INCIDENT_FIELDS(X)
+#undef X
     bool has_coords; /* latitude and longitude are both set or both null */
-    double latitude;
-    double longitude;
-    int8_t arrest;   /* enum tribool */
-    int8_t domestic; /* enum tribool */
-    struct attr *attrs;
     size_t n_attrs, cap_attrs;
-    int64_t ingested_at;
 };
+
+/* The field table, in schema order: INC_F_<name> indexes it. */
+#define X(name, member, kind, flags) INC_F_##name,
+enum incident_field_id { INCIDENT_FIELDS(X) INCIDENT_N_FIELDS };
+#undef X
+
+struct incident_field {
+    const char *name; /* Avro field, warehouse column */
+    enum incident_kind kind;
+    unsigned flags;
+    size_t offset; /* of the member in struct incident */
+};
+extern const struct incident_field incident_fields[INCIDENT_N_FIELDS];
+
+/* The record's columns, comma-separated, each followed by ", " (for SQL column lists). */
+#define INCIDENT_COLUMN_NAME(name, member, kind, flags) #name ", "
+#define INCIDENT_COLUMN_LIST                            INCIDENT_FIELDS(INCIDENT_COLUMN_NAME)
+
+/* The member of field f in inc, as a type * (INCIDENT_AT) or a const type * (INCIDENT_CAT). */
+#define INCIDENT_AT(type, inc, f)  ((type *)(void *)((char *)(inc) + (f)->offset))
+#define INCIDENT_CAT(type, inc, f) ((const type *)(const void *)((const char *)(inc) + (f)->offset))
 
 /* A zeroed incident with null times and booleans. */
 void incident_init(struct incident *inc);
@@ -52,9 +70,35 @@ int incident_set_strn(char **field, const char *s, size_t n);
 int incident_add_attr(struct incident *inc, const char *key, const char *value);
 const char *incident_attr(const struct incident *inc, const char *key);
 
-/* 64-bit fingerprint of the incident's content (every field but ingested_at), the tie-break of
- * versions with equal source_updated_at and the seen-set's memory of a version. Attribute order
- * does not matter. */
+/* ---- The rulebook ---- */
+
+/* Whether inc is a valid incident; the producer's mapper, the codec and the consumer's writer
+ * all ask this, so a record is judged the same way everywhere. ERR_PERMANENT with the reason:
+ *   - city and incident_id present and not empty; category and crime_against present;
+ *   - every text, attribute keys and values included, valid UTF-8;
+ *   - occurred_at and source_updated_at present; every time within years 1..9999;
+ *   - coordinates, when present, finite and on the globe;
+ *   - once ingested_at is stamped: occurred_at no earlier than 1900 and no later than two days
+ *     after ingested_at (a source's typo, not a crime; the reason says "implausible").
+ * ingested_at itself may still be null (the producer stamps it before encoding; the writer
+ * stamps an unstamped record with the batch's time). */
+enum err_class incident_check(const struct incident *inc, char *errstr, size_t errstr_size);
+
+/* ---- The shared category vocabulary ---- */
+
+/* The crime_against of a vocabulary category, or NULL when category is not in the vocabulary. */
+const char *vocab_crime_against(const char *category);
+/* The vocabulary's own copy of category (a static string), or NULL when it is not in it. */
+const char *vocab_intern(const char *category);
+/* The vocabulary, NULL-terminated, in documentation order. */
+extern const char *const vocab_categories[];
+
+/* ---- Versions ---- */
+
+/* 64-bit fingerprint of the incident's content (every field but the I_STAMP ones), the
+ * tie-break of versions with equal source_updated_at and the seen-set's memory of a version.
+ * Attribute order does not matter. Stored in deployed warehouses and seen-sets: its value for a
+ * given record must never change (tests/unit/test_incident.c pins it). */
 uint64_t incident_content_hash(const struct incident *inc);
 
 /* Field-by-field equality (attributes compared as sets), for tests. */

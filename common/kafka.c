@@ -1,12 +1,13 @@
 #define _GNU_SOURCE
-#include "kafka.h"
+#include "common/kafka.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
+#include "common/secret.h"
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t n)
 {
@@ -22,27 +23,11 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        log_error("kafka.fatal", "error=%s reason=%s", rd_kafka_err2name(orig), LQ(buf));
+        log_error("kafka.fatal", "code=%s error=%s", rd_kafka_err2name(orig), LQ(buf));
         return;
     }
-    log_emit_limited(LOG_WARN, "kafka.error", 10, "error=%s reason=%s",
+    log_emit_limited(LOG_WARN, "kafka.error", 10, "code=%s error=%s",
                      rd_kafka_err2name((rd_kafka_resp_err_t)err), LQ(reason));
-}
-
-static char *read_file_trimmed(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char buf[8192];
-    if (!f) {
-        return NULL;
-    }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-    return strdup(buf);
 }
 
 rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char **envp,
@@ -113,9 +98,10 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
         char *value = NULL;
         if (plen > 5 && strcmp(prop + plen - 5, ".file") == 0) {
             prop[plen - 5] = '\0';
-            value = read_file_trimmed(eq + 1);
+            char why[512];
+            value = secret_read_file(eq + 1, why, sizeof(why));
             if (!value) {
-                snprintf(errstr, errstr_size, "%.*s: cannot read %s", (int)(eq - *e), *e, eq + 1);
+                snprintf(errstr, errstr_size, "%.*s: %s", (int)(eq - *e), *e, why);
                 goto fail;
             }
         } else {
@@ -137,6 +123,15 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf only on success */
+    }
+    return rk;
 }
 
 void kafka_topic_incidents(char *buf, size_t n, const char *prefix, const char *city)

@@ -6,7 +6,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 enum kafka_role { KAFKA_PRODUCER, KAFKA_CONSUMER };
 
@@ -16,6 +16,11 @@ enum kafka_role { KAFKA_PRODUCER, KAFKA_CONSUMER };
  * callback routed into Blotter's log. NULL with errstr on a bad property. */
 rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char **envp,
                                 char *errstr, size_t errstr_size);
+
+/* rd_kafka_new that always takes conf: librdkafka's on success, destroyed on failure (then NULL
+ * with errstr). The one place that rule is written. */
+rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
+                      size_t errstr_size);
 
 /* "<prefix>.incidents.<city>", "<prefix>.producer-state", "<prefix>.dlq" into buf. */
 void kafka_topic_incidents(char *buf, size_t n, const char *prefix, const char *city);

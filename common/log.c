@@ -1,4 +1,4 @@
-#include "log.h"
+#include "common/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include "common/buf.h"
 
 enum log_level log_min_level = LOG_INFO;
 
@@ -114,26 +116,9 @@ static void mask_secrets(char *line)
     }
 }
 
-static void json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc(c, f);
-        } else if (c < 0x20) {
-            fprintf(f, "\\u%04x", c);
-        } else {
-            fputc(c, f);
-        }
-    }
-    fputc('"', f);
-}
-
 /* Re-shape logfmt pairs (key=value, key="quoted \" value") into JSON members. Text that is not a
  * pair goes into "msg". Quoted values keep their escapes, which JSON reads the same way. */
-static void logfmt_to_json(FILE *f, const char *p)
+static void logfmt_to_json(struct buf *out, const char *p)
 {
     while (*p) {
         while (*p == ' ') {
@@ -147,15 +132,15 @@ static void logfmt_to_json(FILE *f, const char *p)
             p++;
         }
         if (*p != '=') {
-            fputs(",\"msg\":", f);
-            json_str(f, k, strlen(k));
+            buf_puts(out, ",\"msg\":");
+            buf_put_json_string(out, k, strlen(k));
             return;
         }
         size_t klen = (size_t)(p - k);
         p++;
-        fputc(',', f);
-        json_str(f, k, klen);
-        fputc(':', f);
+        buf_putc(out, ',');
+        buf_put_json_string(out, k, klen);
+        buf_putc(out, ':');
         if (*p == '"') {
             const char *v = p++;
             while (*p && *p != '"') {
@@ -164,16 +149,16 @@ static void logfmt_to_json(FILE *f, const char *p)
             if (*p == '"') {
                 p++;
             }
-            fwrite(v, 1, (size_t)(p - v), f);
+            buf_put(out, v, (size_t)(p - v));
             if (p[-1] != '"' || p - v < 2) {
-                fputc('"', f);
+                buf_putc(out, '"');
             }
         } else {
             const char *v = p;
             while (*p && *p != ' ') {
                 p++;
             }
-            json_str(f, v, (size_t)(p - v));
+            buf_put_json_string(out, v, (size_t)(p - v));
         }
     }
 }
@@ -195,11 +180,16 @@ static void emit_line(enum log_level level, const char *event, const char *body)
         mask_secrets(line);
     }
     if (log_format == LOG_FORMAT_JSON) {
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"event\":", ts,
-                level_names[level], log_program);
-        json_str(stderr, event, strlen(event));
-        logfmt_to_json(stderr, line ? line : "");
-        fputs("}\n", stderr);
+        struct buf out = {0};
+        buf_printf(&out, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"event\":", ts,
+                   level_names[level], log_program);
+        buf_put_json_string(&out, event, strlen(event));
+        logfmt_to_json(&out, line ? line : "");
+        buf_puts(&out, "}\n");
+        if (!out.oom) {
+            fputs(out.p, stderr);
+        }
+        buf_free(&out);
     } else {
         fprintf(stderr, "ts=%s level=%s prog=%s event=%s%s%s\n", ts, level_names[level],
                 log_program, event, line && *line ? " " : "", line ? line : "");

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "metrics.h"
+#include "common/metrics.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,5 +1,4 @@
-#define _DEFAULT_SOURCE
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -155,100 +154,6 @@ int64_t iso8601_to_us(const char *s)
         return TS_NULL;
     }
     return civil_to_us(&ct) - (int64_t)off * 1000000;
-}
-
-/* ---- Zones ---- */
-
-static char current_zone[128];
-
-static int use_zone(const char *zone)
-{
-    if (strcmp(current_zone, zone) != 0) {
-        if (strlen(zone) >= sizeof(current_zone)) {
-            return -1;
-        }
-        setenv("TZ", zone, 1);
-        tzset();
-        snprintf(current_zone, sizeof(current_zone), "%s", zone);
-    }
-    return 0;
-}
-
-bool tz_valid(const char *zone)
-{
-    char path[256];
-    if (!zone || !*zone || strstr(zone, "..") || zone[0] == '/') {
-        return false;
-    }
-    if (strcmp(zone, "UTC") == 0) {
-        return true;
-    }
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", zone);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return false;
-    }
-    char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
-    return n == 4 && memcmp(magic, "TZif", 4) == 0;
-}
-
-/* Whether t, seen in the current zone, shows wall time ct. */
-static bool shows(time_t t, const struct civil_time *ct)
-{
-    struct tm tm;
-    localtime_r(&t, &tm);
-    return tm.tm_year + 1900 == ct->year && tm.tm_mon + 1 == ct->month && tm.tm_mday == ct->day &&
-           tm.tm_hour == ct->hour && tm.tm_min == ct->minute && tm.tm_sec == ct->second;
-}
-
-int tz_local_to_utc_us(const char *zone, const struct civil_time *ct, int64_t *out_us)
-{
-    /* The zone file is checked when the zone changes, not on every call (hot path). */
-    if (strcmp(current_zone, zone) != 0 && (!tz_valid(zone) || use_zone(zone) != 0)) {
-        return -1;
-    }
-    /* Candidate instants: the wall time read with each offset in force a day around it. */
-    int64_t wall_s = civil_to_us(&(struct civil_time){ct->year, ct->month, ct->day, ct->hour,
-                                                      ct->minute, ct->second, 0}) /
-                     1000000;
-    time_t probes[2] = {(time_t)(wall_s - 86400), (time_t)(wall_s + 86400)};
-    long offs[2];
-    for (int i = 0; i < 2; i++) {
-        struct tm tm;
-        localtime_r(&probes[i], &tm);
-        offs[i] = tm.tm_gmtoff;
-    }
-    time_t best = 0;
-    bool found = false;
-    for (int i = 0; i < 2; i++) {
-        time_t t = (time_t)(wall_s - offs[i]);
-        if (shows(t, ct) && (!found || t < best)) {
-            best = t;
-            found = true;
-        }
-    }
-    if (!found) {
-        /* The spring gap: read with the offset before the transition. */
-        best = (time_t)(wall_s - offs[0]);
-    }
-    *out_us = (int64_t)best * 1000000 + ct->micros;
-    return 0;
-}
-
-int tz_utc_offset_s(const char *zone, int64_t utc_s, int *offset_s)
-{
-    if (strcmp(current_zone, zone) != 0 && (!tz_valid(zone) || use_zone(zone) != 0)) {
-        return -1;
-    }
-    time_t t = (time_t)utc_s;
-    struct tm tm;
-    if (!localtime_r(&t, &tm)) {
-        return -1;
-    }
-    *offset_s = (int)tm.tm_gmtoff;
-    return 0;
 }
 
 void us_format(int64_t us, bool micro, char *buf, size_t n)

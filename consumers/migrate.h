@@ -7,7 +7,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 struct migration {
     int version;
@@ -21,10 +21,5 @@ extern const size_t n_migrations;
 /* Apply what is missing. *applied (may be NULL) gets how many were applied now. A migration
  * recorded with another checksum (its file was edited after it ran) is ERR_FATAL. */
 enum err_class migrate_apply(PGconn *pg, int *applied, char *errstr, size_t errstr_size);
-
-/* Classify a failed libpq result or connection: SQLSTATE class 08 (connection), 40 (rollback,
- * deadlock), 53 (resources), 57 (operator intervention) and a lost connection are transient;
- * 22 (data) and 23 (integrity) permanent; the rest fatal. */
-enum err_class pg_err_class(PGconn *pg, const PGresult *res);
 
 #endif

@@ -1,12 +1,12 @@
 #define _GNU_SOURCE
-#include "replay.h"
+#include "consumers/replay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka.h"
-#include "timeutil.h"
+#include "common/kafka.h"
+#include "common/timeutil.h"
 
 struct replay_part {
     char *topic;

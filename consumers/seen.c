@@ -1,14 +1,15 @@
 #define _GNU_SOURCE
-#include "seen.h"
+#include "consumers/seen.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "log.h"
-#include "timeutil.h"
+#include "common/backoff.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 
 /* ---- Key derivation ---- */
 
@@ -118,7 +119,8 @@ struct seen {
     struct redis_url url;
     redisContext *redis;
     uint32_t buckets;
-    int timeout_ms, backoff_ms, backoff_max_ms, cur_backoff_ms;
+    int timeout_ms;
+    struct backoff reconnect;
     int64_t retry_at_ms; /* mono_ms() before which no reconnect is tried */
     bool up;
     char *ns;
@@ -141,8 +143,7 @@ struct seen *seen_new(const char *url, uint32_t buckets, int timeout_ms, int bac
     }
     s->buckets = buckets ? buckets : 1;
     s->timeout_ms = timeout_ms;
-    s->backoff_ms = s->cur_backoff_ms = backoff_ms;
-    s->backoff_max_ms = backoff_max_ms;
+    backoff_init(&s->reconnect, backoff_ms, backoff_max_ms);
     s->ns = strdup("");
     return s;
 }
@@ -180,17 +181,16 @@ bool seen_up(const struct seen *s)
 
 static void drop_connection(struct seen *s, const char *why)
 {
+    long wait = backoff_next_ms(&s->reconnect, -1);
     if (s->redis) {
         log_emit_limited(LOG_WARN, "seen.redis_down", 30,
-                         "error=%s backoff_ms=%d note=\"carrying on without the seen-set\"",
-                         LQ(why), s->cur_backoff_ms);
+                         "error=%s backoff_ms=%ld note=\"carrying on without the seen-set\"",
+                         LQ(why), wait);
         redisFree(s->redis);
         s->redis = NULL;
     }
     s->up = false;
-    s->retry_at_ms = mono_ms() + s->cur_backoff_ms;
-    s->cur_backoff_ms =
-        s->cur_backoff_ms * 2 > s->backoff_max_ms ? s->backoff_max_ms : s->cur_backoff_ms * 2;
+    s->retry_at_ms = mono_ms() + wait;
 }
 
 /* A reply that must be a status/OK-like answer. */
@@ -218,9 +218,6 @@ static int ensure_connected(struct seen *s)
     if (!s->redis || s->redis->err) {
         char why[128];
         snprintf(why, sizeof(why), "%s", s->redis ? s->redis->errstr : "out of memory");
-        if (!s->redis) {
-            s->redis = NULL;
-        }
         drop_connection(s, why);
         return -1;
     }
@@ -246,7 +243,7 @@ static int ensure_connected(struct seen *s)
         log_info("seen.redis_up", "host=%s port=%d db=%d", LQ(s->url.host), s->url.port, s->url.db);
     }
     s->up = true;
-    s->cur_backoff_ms = s->backoff_ms;
+    backoff_reset(&s->reconnect);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "warehouse.h"
+#include "consumers/warehouse.h"
 
 #include <libpq-fe.h>
 #include <math.h>
@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrate.h"
-#include "timeutil.h"
+#include "common/utf8.h"
+#include "consumers/migrate.h"
+#include "consumers/pg.h"
+#include "common/timeutil.h"
 
 /* ---- Version order and batch dedup ---- */
 
@@ -22,11 +24,6 @@ int warehouse_version_cmp(int64_t updated_a, uint64_t hash_a, int64_t updated_b,
     return a < b ? -1 : a > b ? 1 : 0;
 }
 
-struct newest_ctx {
-    const struct incident *const *incs;
-    const uint64_t *hashes;
-};
-
 static int key_cmp(const struct incident *a, const struct incident *b)
 {
     int c = strcmp(a->city, b->city);
@@ -34,34 +31,32 @@ static int key_cmp(const struct incident *a, const struct incident *b)
 }
 
 /* qsort has no context argument in C11; a batch is sorted by one thread at a time. */
-static _Thread_local struct newest_ctx sort_ctx;
+static _Thread_local const struct warehouse_item *sort_items;
 
 static int newest_order(const void *pa, const void *pb)
 {
     size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
-    const struct incident *a = sort_ctx.incs[ia], *b = sort_ctx.incs[ib];
-    int c = key_cmp(a, b);
+    const struct warehouse_item *a = &sort_items[ia], *b = &sort_items[ib];
+    int c = key_cmp(a->inc, b->inc);
     if (c) {
         return c;
     }
     /* Newest first within a key; the input position keeps the sort deterministic. */
-    c = -warehouse_version_cmp(a->source_updated_at, sort_ctx.hashes[ia], b->source_updated_at,
-                               sort_ctx.hashes[ib]);
+    c = -warehouse_version_cmp(a->inc->source_updated_at, a->hash, b->inc->source_updated_at,
+                               b->hash);
     return c ? c : (ia < ib ? -1 : ia > ib ? 1 : 0);
 }
 
-size_t warehouse_newest(const struct incident *const *incs, const uint64_t *hashes, size_t n,
-                        size_t *keep)
+size_t warehouse_newest(const struct warehouse_item *items, size_t n, size_t *keep)
 {
     for (size_t i = 0; i < n; i++) {
         keep[i] = i;
     }
-    sort_ctx.incs = incs;
-    sort_ctx.hashes = hashes;
+    sort_items = items;
     qsort(keep, n, sizeof(*keep), newest_order);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        if (kept && key_cmp(incs[keep[kept - 1]], incs[keep[i]]) == 0) {
+        if (kept && key_cmp(items[keep[kept - 1]].inc, items[keep[i]].inc) == 0) {
             continue; /* an older (or equal) version of the key just kept */
         }
         keep[kept++] = keep[i];
@@ -69,182 +64,19 @@ size_t warehouse_newest(const struct incident *const *incs, const uint64_t *hash
     return kept;
 }
 
-/* ---- Validation and COPY encoding ---- */
-
-#define US_YEAR_1   (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
-#define US_YEAR_10K (253402300800000000LL) /* 10000-01-01T00:00:00Z */
-
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        p += len;
-    }
-    return true;
-}
-
-static bool ts_ok(int64_t us)
-{
-    return us != TS_NULL && us >= US_YEAR_1 && us < US_YEAR_10K;
-}
-
-enum err_class warehouse_check_incident(const struct incident *inc, char *errstr,
-                                        size_t errstr_size)
-{
-    const struct {
-        const char *name;
-        const char *value;
-        bool required;
-    } strs[] = {
-        {"city", inc->city, true},
-        {"incident_id", inc->incident_id, true},
-        {"report_id", inc->report_id, false},
-        {"offense_code", inc->offense_code, false},
-        {"offense", inc->offense, false},
-        {"category", inc->category, true},
-        {"crime_against", inc->crime_against, true},
-        {"area", inc->area, false},
-        {"beat", inc->beat, false},
-        {"address", inc->address, false},
-    };
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (!strs[i].value) {
-            if (strs[i].required) {
-                err_set(errstr, errstr_size, "%s is missing", strs[i].name);
-                return ERR_PERMANENT;
-            }
-            continue;
-        }
-        if (strs[i].required && i < 2 && !*strs[i].value) {
-            err_set(errstr, errstr_size, "%s is empty", strs[i].name);
-            return ERR_PERMANENT;
-        }
-        if (!utf8_valid(strs[i].value)) {
-            err_set(errstr, errstr_size, "%s is not valid UTF-8", strs[i].name);
-            return ERR_PERMANENT;
-        }
-    }
-    for (size_t i = 0; i < inc->n_attrs; i++) {
-        if (!inc->attrs[i].key || !utf8_valid(inc->attrs[i].key) ||
-            (inc->attrs[i].value && !utf8_valid(inc->attrs[i].value))) {
-            err_set(errstr, errstr_size, "attribute %zu is not valid UTF-8", i);
-            return ERR_PERMANENT;
-        }
-    }
-    if (!ts_ok(inc->occurred_at)) {
-        err_set(errstr, errstr_size, "occurred_at is missing or outside years 1..9999");
-        return ERR_PERMANENT;
-    }
-    if (!ts_ok(inc->source_updated_at)) {
-        err_set(errstr, errstr_size, "source_updated_at is missing or outside years 1..9999");
-        return ERR_PERMANENT;
-    }
-    if (inc->reported_at != TS_NULL && !ts_ok(inc->reported_at)) {
-        err_set(errstr, errstr_size, "reported_at is outside years 1..9999");
-        return ERR_PERMANENT;
-    }
-    if (inc->ingested_at != TS_NULL && !ts_ok(inc->ingested_at)) {
-        err_set(errstr, errstr_size, "ingested_at is outside years 1..9999");
-        return ERR_PERMANENT;
-    }
-    return ERR_OK;
-}
-
-void wbuf_free(struct wbuf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-static int wbuf_reserve(struct wbuf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap) {
-        return 0;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int wbuf_put(struct wbuf *b, const char *s, size_t n)
-{
-    if (wbuf_reserve(b, n) != 0) {
-        return -1;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int wbuf_puts(struct wbuf *b, const char *s)
-{
-    return wbuf_put(b, s, strlen(s));
-}
+/* ---- COPY encoding ---- */
 
 /* A COPY text field: backslash, tab, newline and carriage return escaped. */
-static int put_copy_text(struct wbuf *b, const char *s)
+static int put_copy_text(struct buf *b, const char *s)
 {
     if (!s) {
-        return wbuf_put(b, "\\N", 2);
+        return buf_put(b, "\\N", 2);
     }
-    if (wbuf_reserve(b, strlen(s) * 2) != 0) {
+    if (buf_reserve(b, strlen(s) * 2) != 0) {
         return -1;
     }
     for (const char *p = s; *p; p++) {
-        char esc = 0;
-        switch (*p) {
-        case '\\':
-            esc = '\\';
-            break;
-        case '\t':
-            esc = 't';
-            break;
-        case '\n':
-            esc = 'n';
-            break;
-        case '\r':
-            esc = 'r';
-            break;
-        default:
-            break;
-        }
+        char esc = *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n' : *p == '\r' ? 'r' : 0;
         if (esc) {
             b->p[b->len++] = '\\';
             b->p[b->len++] = esc;
@@ -264,126 +96,84 @@ void warehouse_format_ts(int64_t us, char *buf, size_t n)
              ct.minute, ct.second, ct.micros);
 }
 
-static int put_ts(struct wbuf *b, int64_t us)
+static int put_ts(struct buf *b, int64_t us)
 {
     char ts[48];
     if (us == TS_NULL) {
-        return wbuf_put(b, "\\N", 2);
+        return buf_put(b, "\\N", 2);
     }
     warehouse_format_ts(us, ts, sizeof(ts));
-    return wbuf_puts(b, ts);
+    return buf_puts(b, ts);
 }
 
-static int put_tri(struct wbuf *b, int8_t v)
+/* The attributes as a JSON object of strings (null values as JSON null), COPY-escaped. */
+static int put_attrs(struct buf *b, const struct incident *inc)
 {
-    return wbuf_puts(b, v == TRI_NULL ? "\\N" : v ? "t" : "f");
-}
-
-static int put_double(struct wbuf *b, bool has, double v)
-{
-    char num[40];
-    if (!has || !isfinite(v)) {
-        return wbuf_put(b, "\\N", 2);
-    }
-    snprintf(num, sizeof(num), "%.17g", v);
-    return wbuf_puts(b, num);
-}
-
-/* A JSON string (quotes, escapes) appended to j. */
-static int json_string_put(struct wbuf *j, const char *s)
-{
-    if (wbuf_put(j, "\"", 1) != 0) {
-        return -1;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            esc[2] = '\0';
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", *p);
-        } else {
-            if (wbuf_put(j, (const char *)p, 1) != 0) {
-                return -1;
-            }
-            continue;
-        }
-        if (wbuf_puts(j, esc) != 0) {
-            return -1;
-        }
-    }
-    return wbuf_put(j, "\"", 1);
-}
-
-/* The attributes as a JSON object of strings (null values as JSON null). */
-static int attrs_json(struct wbuf *j, const struct incident *inc)
-{
-    j->len = 0;
-    if (wbuf_put(j, "{", 1) != 0) {
-        return -1;
-    }
+    struct buf j = {0};
+    buf_putc(&j, '{');
     for (size_t i = 0; i < inc->n_attrs; i++) {
-        if ((i && wbuf_put(j, ",", 1) != 0) || json_string_put(j, inc->attrs[i].key) != 0 ||
-            wbuf_put(j, ":", 1) != 0 ||
-            (inc->attrs[i].value ? json_string_put(j, inc->attrs[i].value)
-                                 : wbuf_puts(j, "null")) != 0) {
-            return -1;
+        const struct attr *a = &inc->attrs[i];
+        if (i) {
+            buf_putc(&j, ',');
+        }
+        buf_put_json_string(&j, a->key, strlen(a->key));
+        buf_putc(&j, ':');
+        if (a->value) {
+            buf_put_json_string(&j, a->value, strlen(a->value));
+        } else {
+            buf_puts(&j, "null");
         }
     }
-    return wbuf_put(j, "}", 1);
+    int rc = buf_putc(&j, '}') == 0 ? put_copy_text(b, j.p) : -1;
+    buf_free(&j);
+    return rc;
 }
 
-int warehouse_copy_row(struct wbuf *b, int seq, const struct incident *inc, uint64_t hash,
+static int put_column(struct buf *b, const struct incident *inc, const struct incident_field *f,
+                      int64_t ingested_default)
+{
+    switch (f->kind) {
+    case I_STR:
+        return put_copy_text(b, *INCIDENT_CAT(char *, inc, f));
+    case I_TS: {
+        int64_t v = *INCIDENT_CAT(int64_t, inc, f);
+        return put_ts(b, v == TS_NULL && (f->flags & I_STAMP) ? ingested_default : v);
+    }
+    case I_COORD: {
+        double v = *INCIDENT_CAT(double, inc, f);
+        if (!inc->has_coords || !isfinite(v)) {
+            return buf_put(b, "\\N", 2);
+        }
+        return buf_printf(b, "%.17g", v);
+    }
+    case I_TRI: {
+        int8_t v = *INCIDENT_CAT(int8_t, inc, f);
+        return buf_puts(b, v == TRI_NULL ? "\\N" : v ? "t" : "f");
+    }
+    case I_ATTRS:
+        return put_attrs(b, inc);
+    }
+    return -1;
+}
+
+int warehouse_copy_row(struct buf *b, int seq, const struct incident *inc, uint64_t hash,
                        int64_t ingested_default)
 {
-    char num[32];
-    struct wbuf json = {0};
-    int rc = -1;
-    const char *const texts1[] = {inc->city, inc->incident_id, inc->report_id};
-    const char *const texts2[] = {inc->offense_code,  inc->offense, inc->category,
-                                  inc->crime_against, inc->area,    inc->beat,
-                                  inc->address};
-
-    snprintf(num, sizeof(num), "%d", seq);
-    if (wbuf_puts(b, num) != 0) {
-        goto done;
+    if (buf_printf(b, "%d", seq) != 0) {
+        return -1;
     }
-    for (size_t i = 0; i < 3; i++) {
-        if (wbuf_put(b, "\t", 1) != 0 || put_copy_text(b, texts1[i]) != 0) {
-            goto done;
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        if (buf_putc(b, '\t') != 0 || put_column(b, inc, &incident_fields[i], ingested_default)) {
+            return -1;
         }
     }
-    if (wbuf_put(b, "\t", 1) || put_ts(b, inc->occurred_at) || wbuf_put(b, "\t", 1) ||
-        put_ts(b, inc->reported_at) || wbuf_put(b, "\t", 1) || put_ts(b, inc->source_updated_at)) {
-        goto done;
-    }
-    for (size_t i = 0; i < 7; i++) {
-        if (wbuf_put(b, "\t", 1) != 0 || put_copy_text(b, texts2[i]) != 0) {
-            goto done;
-        }
-    }
-    if (wbuf_put(b, "\t", 1) || put_double(b, inc->has_coords, inc->latitude) ||
-        wbuf_put(b, "\t", 1) || put_double(b, inc->has_coords, inc->longitude) ||
-        wbuf_put(b, "\t", 1) || put_tri(b, inc->arrest) || wbuf_put(b, "\t", 1) ||
-        put_tri(b, inc->domestic) || wbuf_put(b, "\t", 1) || attrs_json(&json, inc) ||
-        put_copy_text(b, json.p) || wbuf_put(b, "\t", 1) ||
-        put_ts(b, inc->ingested_at != TS_NULL ? inc->ingested_at : ingested_default)) {
-        goto done;
-    }
-    snprintf(num, sizeof(num), "\t%lld\n", (long long)(int64_t)hash);
-    rc = wbuf_puts(b, num);
-done:
-    wbuf_free(&json);
-    return rc;
+    return buf_printf(b, "\t%lld\n", (long long)(int64_t)hash);
 }
 
 /* ---- The writer ---- */
 
-#define STAGE_COLUMNS                                                                              \
-    "seq, city, incident_id, report_id, occurred_at, reported_at, source_updated_at, "             \
-    "offense_code, offense, category, crime_against, area, beat, address, latitude, longitude, "   \
-    "arrest, domestic, attributes, ingested_at, version_hash"
+/* The staging table's columns: seq, the record's (common/incident_fields.h), version_hash. */
+#define STAGE_COLUMNS "seq, " INCIDENT_COLUMN_LIST "version_hash"
 
 struct warehouse {
     char *dsn;
@@ -392,7 +182,7 @@ struct warehouse {
     char id[64];
     int *months; /* sorted year*12+month-1 of partitions known to exist */
     size_t n_months, cap_months;
-    struct wbuf copy;
+    struct buf copy;
 };
 
 struct warehouse *warehouse_new(const char *dsn)
@@ -423,7 +213,7 @@ void warehouse_destroy(struct warehouse *wh)
         return;
     }
     disconnect(wh);
-    wbuf_free(&wh->copy);
+    buf_free(&wh->copy);
     free(wh->months);
     free(wh->dsn);
     free(wh);
@@ -439,22 +229,12 @@ const char *warehouse_id(const struct warehouse *wh)
     return wh->id;
 }
 
-/* Classify a failed result, fill errstr, and drop the connection when it is transient. */
+/* A failed result: classified and described (consumers/pg.c); a transient failure drops the
+ * connection, so that the next call reconnects. */
 static enum err_class fail(struct warehouse *wh, PGresult *res, const char *what, char *errstr,
                            size_t errstr_size)
 {
-    enum err_class cls = pg_err_class(wh->pg, res);
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
-    if (!msg || !*msg) {
-        msg = PQerrorMessage(wh->pg);
-    }
-    err_set(errstr, errstr_size, "%s: %s", what, msg);
-    /* Strip the trailing newline libpq puts on its messages. */
-    size_t len = errstr ? strlen(errstr) : 0;
-    while (len && (errstr[len - 1] == '\n' || errstr[len - 1] == ' ')) {
-        errstr[--len] = '\0';
-    }
-    PQclear(res);
+    enum err_class cls = pg_fail(wh->pg, res, what, errstr, errstr_size);
     if (cls == ERR_TRANSIENT) {
         disconnect(wh);
     }
@@ -464,13 +244,11 @@ static enum err_class fail(struct warehouse *wh, PGresult *res, const char *what
 /* A statement with no parameters and no result of interest. */
 static enum err_class exec_simple(struct warehouse *wh, const char *sql, char *errstr, size_t n)
 {
-    PGresult *res = PQexec(wh->pg, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        return fail(wh, res, sql, errstr, n);
+    enum err_class cls = pg_exec(wh->pg, sql, errstr, n);
+    if (cls == ERR_TRANSIENT) {
+        disconnect(wh);
     }
-    PQclear(res);
-    return ERR_OK;
+    return cls;
 }
 
 static enum err_class prepare(struct warehouse *wh, const char *name, const char *sql, int nparams,
@@ -592,20 +370,20 @@ static int remember_months(struct warehouse *wh, const int *ms, size_t n)
 
 /* Create the partitions of the batch's months not known to exist (autocommit: its own short
  * transaction, before the batch's). */
-static enum err_class ensure_months(struct warehouse *wh, const struct incident *const *incs,
+static enum err_class ensure_months(struct warehouse *wh, const struct warehouse_item *items,
                                     size_t n, char *errstr, size_t errstr_size)
 {
     int *missing = malloc((n ? n : 1) * sizeof(*missing));
     size_t n_missing = 0;
     enum err_class cls = ERR_OK;
-    struct wbuf arr = {0};
+    struct buf arr = {0};
 
     if (!missing) {
         err_set(errstr, errstr_size, "out of memory");
         return ERR_FATAL;
     }
     for (size_t i = 0; i < n; i++) {
-        int m = month_of(incs[i]->occurred_at);
+        int m = month_of(items[i].inc->occurred_at);
         bool dup = month_known(wh, m);
         for (size_t j = 0; j < n_missing && !dup; j++) {
             dup = missing[j] == m;
@@ -618,16 +396,16 @@ static enum err_class ensure_months(struct warehouse *wh, const struct incident 
         goto done;
     }
     /* A timestamptz[] literal of the months' first instants: numbers we format, no input. */
-    wbuf_puts(&arr, "{");
+    buf_puts(&arr, "{");
     for (size_t i = 0; i < n_missing; i++) {
         char ts[48];
         struct civil_time ct = {missing[i] / 12, missing[i] % 12 + 1, 1, 0, 0, 0, 0};
         warehouse_format_ts(civil_to_us(&ct), ts, sizeof(ts));
-        wbuf_puts(&arr, i ? ",\"" : "\"");
-        wbuf_puts(&arr, ts);
-        wbuf_puts(&arr, "\"");
+        buf_puts(&arr, i ? ",\"" : "\"");
+        buf_puts(&arr, ts);
+        buf_puts(&arr, "\"");
     }
-    if (wbuf_puts(&arr, "}") != 0) {
+    if (buf_puts(&arr, "}") != 0) {
         err_set(errstr, errstr_size, "out of memory");
         cls = ERR_FATAL;
         goto done;
@@ -644,15 +422,15 @@ static enum err_class ensure_months(struct warehouse *wh, const struct incident 
         cls = ERR_FATAL;
     }
 done:
-    wbuf_free(&arr);
+    buf_free(&arr);
     free(missing);
     return cls;
 }
 
 /* ---- The batch transaction ---- */
 
-static enum err_class copy_batch(struct warehouse *wh, const struct incident *const *incs,
-                                 const uint64_t *hashes, size_t n, char *errstr, size_t errstr_size)
+static enum err_class copy_batch(struct warehouse *wh, const struct warehouse_item *items, size_t n,
+                                 char *errstr, size_t errstr_size)
 {
     PGresult *res = PQexec(wh->pg, "COPY blotter_stage (" STAGE_COLUMNS ") FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -662,7 +440,7 @@ static enum err_class copy_batch(struct warehouse *wh, const struct incident *co
     int64_t now = now_us();
     wh->copy.len = 0;
     for (size_t i = 0; i < n; i++) {
-        if (warehouse_copy_row(&wh->copy, (int)i, incs[i], hashes[i], now) != 0) {
+        if (warehouse_copy_row(&wh->copy, (int)i, items[i].inc, items[i].hash, now) != 0) {
             PQputCopyEnd(wh->pg, "out of memory");
             PQclear(PQgetResult(wh->pg));
             err_set(errstr, errstr_size, "out of memory");
@@ -691,7 +469,7 @@ static enum err_class copy_batch(struct warehouse *wh, const struct incident *co
     return ERR_OK;
 }
 
-static enum err_class apply(struct warehouse *wh, size_t n, struct warehouse_outcome *out,
+static enum err_class apply(struct warehouse *wh, struct warehouse_item *items, size_t n,
                             struct warehouse_counts *counts, char *errstr, size_t errstr_size)
 {
     PGresult *res = PQexecPrepared(wh->pg, "apply", 0, NULL, NULL, NULL, 0);
@@ -705,8 +483,8 @@ static enum err_class apply(struct warehouse *wh, size_t n, struct warehouse_out
         if (seq < 0 || (size_t)seq >= n) {
             continue;
         }
-        out[seq].status = status;
-        out[seq].stored_hash = stored;
+        items[seq].outcome.status = status;
+        items[seq].outcome.stored_hash = stored;
         counts->inserted += status == WH_INSERTED;
         counts->updated += status == WH_UPDATED;
         counts->unchanged += status == WH_UNCHANGED;
@@ -715,32 +493,43 @@ static enum err_class apply(struct warehouse *wh, size_t n, struct warehouse_out
     return ERR_OK;
 }
 
-enum err_class warehouse_upsert_batch(struct warehouse *wh, const struct incident *const *incs,
-                                      const uint64_t *hashes, size_t n,
-                                      struct warehouse_outcome *out,
+static void clear_outcomes(struct warehouse_item *items, size_t n, struct warehouse_counts *counts)
+{
+    memset(counts, 0, sizeof(*counts));
+    for (size_t i = 0; i < n; i++) {
+        memset(&items[i].outcome, 0, sizeof(items[i].outcome));
+    }
+}
+
+enum err_class warehouse_upsert_batch(struct warehouse *wh, struct warehouse_item *items, size_t n,
                                       struct warehouse_counts *counts, char *errstr,
                                       size_t errstr_size)
 {
     enum err_class cls;
-    memset(counts, 0, sizeof(*counts));
-    memset(out, 0, n * sizeof(*out));
+    clear_outcomes(items, n, counts);
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        if (incident_check(items[i].inc, why, sizeof(why)) != ERR_OK) {
+            err_set(errstr, errstr_size, "record %zu: %s", i, why);
+            return ERR_PERMANENT; /* never sent: PostgreSQL sees only valid records */
+        }
+    }
     if (n == 0) {
         return ERR_OK;
     }
     if ((cls = warehouse_connect(wh, errstr, errstr_size)) ||
-        (cls = ensure_months(wh, incs, n, errstr, errstr_size)) ||
+        (cls = ensure_months(wh, items, n, errstr, errstr_size)) ||
         (cls = exec_simple(wh, "BEGIN", errstr, errstr_size))) {
         return cls;
     }
-    if ((cls = copy_batch(wh, incs, hashes, n, errstr, errstr_size)) ||
-        (cls = apply(wh, n, out, counts, errstr, errstr_size)) ||
+    if ((cls = copy_batch(wh, items, n, errstr, errstr_size)) ||
+        (cls = apply(wh, items, n, counts, errstr, errstr_size)) ||
         (cls = exec_simple(wh, "COMMIT", errstr, errstr_size))) {
         if (wh->pg) {
             char ignored[128];
             exec_simple(wh, "ROLLBACK", ignored, sizeof(ignored));
         }
-        memset(counts, 0, sizeof(*counts));
-        memset(out, 0, n * sizeof(*out));
+        clear_outcomes(items, n, counts);
         return cls;
     }
     return ERR_OK;

@@ -13,44 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "incident.h"
-
-/* ---- Pure: version order, batch dedup, COPY encoding (no I/O) ---- */
-
-/* <0, 0, >0 as version A is older than, the same as, newer than version B. */
-int warehouse_version_cmp(int64_t updated_a, uint64_t hash_a, int64_t updated_b, uint64_t hash_b);
-
-/* The newest version of each (city, incident_id) among incs[0..n) (hashes[i] is incs[i]'s
- * content hash): their indexes into keep[] (room for n), ordered by (city, incident_id).
- * Returns how many were kept. */
-size_t warehouse_newest(const struct incident *const *incs, const uint64_t *hashes, size_t n,
-                        size_t *keep);
-
-/* ERR_OK when the warehouse can hold inc; ERR_PERMANENT and a reason otherwise (missing key,
- * time, category or crime_against; invalid UTF-8; a time outside years 1..9999). */
-enum err_class warehouse_check_incident(const struct incident *inc, char *errstr,
-                                        size_t errstr_size);
-
-/* A growable byte buffer. */
-struct wbuf {
-    char *p;
-    size_t len, cap;
-};
-void wbuf_free(struct wbuf *b);
-
-/* Append one line of COPY text format (tab-separated, \N for null, backslash escapes) holding
- * seq and the incident's columns in the staging table's order; ingested_at defaults to
- * ingested_default when null. The incident must pass warehouse_check_incident. -1 on OOM. */
-int warehouse_copy_row(struct wbuf *b, int seq, const struct incident *inc, uint64_t hash,
-                       int64_t ingested_default);
-
-/* A UTC time as PostgreSQL timestamptz text: 2024-02-15 07:09:00.000000+00. */
-void warehouse_format_ts(int64_t us, char *buf, size_t n);
-
-/* ---- The writer ---- */
-
-struct warehouse;
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/incident.h"
 
 enum warehouse_status {
     WH_SKIPPED = 0, /* dropped by the batch dedup (an older version in the same batch) */
@@ -63,6 +28,35 @@ struct warehouse_outcome {
     char status;          /* enum warehouse_status */
     uint64_t stored_hash; /* the key's version_hash in the warehouse after the commit */
 };
+
+/* ---- Pure: version order, batch dedup, COPY encoding (no I/O) ---- */
+
+/* <0, 0, >0 as version A is older than, the same as, newer than version B. */
+int warehouse_version_cmp(int64_t updated_a, uint64_t hash_a, int64_t updated_b, uint64_t hash_b);
+
+/* One record of a batch: the incident, its content hash, and what became of it. */
+struct warehouse_item {
+    const struct incident *inc;
+    uint64_t hash;                    /* incident_content_hash(inc) */
+    struct warehouse_outcome outcome; /* filled by warehouse_upsert_batch */
+};
+
+/* The newest version of each (city, incident_id) among items[0..n): their indexes into keep[]
+ * (room for n), ordered by (city, incident_id). Returns how many were kept. */
+size_t warehouse_newest(const struct warehouse_item *items, size_t n, size_t *keep);
+
+/* Append one line of COPY text format (tab-separated, \N for null, backslash escapes) holding
+ * seq, the incident's columns (common/incident_fields.h, in order) and hash; an unstamped
+ * ingested_at becomes ingested_default. The incident must pass incident_check. -1 on OOM. */
+int warehouse_copy_row(struct buf *b, int seq, const struct incident *inc, uint64_t hash,
+                       int64_t ingested_default);
+
+/* A UTC time as PostgreSQL timestamptz text: 2024-02-15 07:09:00.000000+00. */
+void warehouse_format_ts(int64_t us, char *buf, size_t n);
+
+/* ---- The writer ---- */
+
+struct warehouse;
 
 struct warehouse_counts {
     size_t inserted, updated, unchanged;
@@ -80,12 +74,11 @@ bool warehouse_connected(const struct warehouse *wh);
 /* The warehouse's random id (valid after a successful connect). */
 const char *warehouse_id(const struct warehouse *wh);
 
-/* Write incs[0..n) (content hashes in hashes[]) in one transaction. out[i] tells what became of
- * incs[i]. On error nothing was committed; ERR_TRANSIENT drops the connection (the next call
- * reconnects), ERR_PERMANENT means some record cannot be stored (split the batch to find it). */
-enum err_class warehouse_upsert_batch(struct warehouse *wh, const struct incident *const *incs,
-                                      const uint64_t *hashes, size_t n,
-                                      struct warehouse_outcome *out,
+/* Write items[0..n) in one transaction; each item's outcome tells what became of it. On error
+ * nothing was committed; ERR_TRANSIENT drops the connection (the next call reconnects),
+ * ERR_PERMANENT means some record cannot be stored (one that fails incident_check is refused
+ * before PostgreSQL sees the batch; split the batch to find it). */
+enum err_class warehouse_upsert_batch(struct warehouse *wh, struct warehouse_item *items, size_t n,
                                       struct warehouse_counts *counts, char *errstr,
                                       size_t errstr_size);
 

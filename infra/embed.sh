@@ -16,7 +16,7 @@ schema)
     echo ';'
     ;;
 migrations)
-    echo '#include "migrate.h"'
+    echo '#include "consumers/migrate.h"'
     echo 'const struct migration migrations[] = {'
     for f in "$@"; do
         name=$(basename "$f" .sql)

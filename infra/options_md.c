@@ -2,7 +2,7 @@
  * (tests/readme_settings.sh keeps the README in step with common/options.h). */
 #include <stdio.h>
 
-#include "config.h"
+#include "common/config.h"
 
 int main(void)
 {

@@ -1,11 +1,36 @@
 /* Checkpoints in the compacted state topic. See checkpoint.h. */
-#include "checkpoint.h"
+#include "producers/checkpoint.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "timeutil.h"
+#include "common/kafka.h"
+#include "common/timeutil.h"
+
+/* ---- Positions ---- */
+
+int keyset_advance(struct keyset *ks, const char *updated_at, const char *id)
+{
+    if (!updated_at || !id || !*updated_at || !*id ||
+        strlen(updated_at) >= sizeof(ks->updated_at) || strlen(id) >= sizeof(ks->id)) {
+        return -1;
+    }
+    if (ks->set) {
+        int64_t prev = iso8601_to_us(ks->updated_at), next = iso8601_to_us(updated_at);
+        if (next == TS_NULL || next < prev || (next == prev && strcmp(id, ks->id) <= 0)) {
+            return -1;
+        }
+    } else if (iso8601_to_us(updated_at) == TS_NULL) {
+        return -1;
+    }
+    ks->set = true;
+    strcpy(ks->updated_at, updated_at);
+    strcpy(ks->id, id);
+    return 0;
+}
+
+/* ---- Checkpoint values ---- */
 
 char *checkpoint_encode(const struct checkpoint_value *v)
 {
@@ -40,13 +65,82 @@ int checkpoint_decode(const char *text, size_t len, struct checkpoint_value *v)
     return rc;
 }
 
+/* The partitions of topic holding anything, assigned from the beginning, into *parts. */
+static enum err_class plan_read(rd_kafka_t *rk, const char *topic,
+                                rd_kafka_topic_partition_list_t **parts, char *errstr,
+                                size_t errstr_size)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 15000);
+    rd_kafka_topic_destroy(rkt);
+    if (err || md->topic_cnt != 1 || md->topics[0].err) {
+        err_set(errstr, errstr_size, "metadata of %s: %s", topic,
+                rd_kafka_err2str(err  ? err
+                                 : md ? md->topics[0].err
+                                      : RD_KAFKA_RESP_ERR_UNKNOWN));
+        if (md) {
+            rd_kafka_metadata_destroy(md);
+        }
+        return ERR_TRANSIENT;
+    }
+    int n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    *parts = rd_kafka_topic_partition_list_new(n);
+    for (int p = 0; p < n; p++) {
+        int64_t lo = 0, hi = 0;
+        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000);
+        if (err) {
+            err_set(errstr, errstr_size, "offsets of %s/%d: %s", topic, p, rd_kafka_err2str(err));
+            return ERR_TRANSIENT;
+        }
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(*parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
+    }
+    return ERR_OK;
+}
+
+/* Consume the assigned partitions to their ends; the newest value of key wins. */
+static enum err_class read_to_end(rd_kafka_t *rk, const char *topic, int remaining, const char *key,
+                                  struct checkpoint_value *v, int *found, char *errstr,
+                                  size_t errstr_size)
+{
+    int64_t deadline = mono_ms() + 60000;
+    size_t klen = strlen(key);
+    while (remaining > 0) {
+        if (mono_ms() > deadline) {
+            err_set(errstr, errstr_size, "reading %s: not at its end after 60 s", topic);
+            return ERR_TRANSIENT;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
+        if (!rkm) {
+            continue;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            remaining--;
+        } else if (rkm->err == RD_KAFKA_RESP_ERR__FATAL ||
+                   rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            err_set(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            return ERR_FATAL;
+        } else if (!rkm->err && rkm->key_len == klen && memcmp(rkm->key, key, klen) == 0) {
+            if (!rkm->payload) {
+                *found = 0; /* a tombstone forgets the key */
+                memset(v, 0, sizeof(*v));
+            } else if (checkpoint_decode(rkm->payload, rkm->len, v) == 0) {
+                *found = 1;
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    return ERR_OK;
+}
+
 enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const char *key,
                                struct checkpoint_value *v, int *found, char *errstr,
                                size_t errstr_size)
 {
-    enum err_class cls = ERR_OK;
-    rd_kafka_t *rk = NULL;
-    const rd_kafka_metadata_t *md = NULL;
     rd_kafka_topic_partition_list_t *parts = NULL;
     char kerr[512];
     *found = 0;
@@ -56,84 +150,19 @@ enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const c
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0); /* EOF quickly, not after 500 ms */
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "group.id", "blotter.producer-state-reader", NULL, 0);
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    rd_kafka_t *rk = kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!rk) {
-        rd_kafka_conf_destroy(conf);
         err_set(errstr, errstr_size, "state reader: %s", kerr);
         return ERR_FATAL;
     }
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 15000);
-    rd_kafka_topic_destroy(rkt);
-    if (err || md->topic_cnt != 1 || md->topics[0].err) {
-        err_set(errstr, errstr_size, "metadata of %s: %s", topic,
-                rd_kafka_err2str(err  ? err
-                                 : md ? md->topics[0].err
-                                      : RD_KAFKA_RESP_ERR_UNKNOWN));
-        cls = ERR_TRANSIENT;
-        goto done;
+    enum err_class cls = plan_read(rk, topic, &parts, errstr, errstr_size);
+    if (cls == ERR_OK && parts->cnt > 0) {
+        rd_kafka_assign(rk, parts);
+        cls = read_to_end(rk, topic, parts->cnt, key, v, found, errstr, errstr_size);
+        rd_kafka_assign(rk, NULL);
     }
-    int n = md->topics[0].partition_cnt;
-    parts = rd_kafka_topic_partition_list_new(n);
-    int remaining = 0;
-    for (int p = 0; p < n; p++) {
-        int64_t lo = 0, hi = 0;
-        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000);
-        if (err) {
-            err_set(errstr, errstr_size, "offsets of %s/%d: %s", topic, p, rd_kafka_err2str(err));
-            cls = ERR_TRANSIENT;
-            goto done;
-        }
-        if (hi > lo) {
-            rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-            remaining++;
-        }
-    }
-    if (remaining == 0) {
-        goto done;
-    }
-    rd_kafka_assign(rk, parts);
-    int64_t deadline = mono_ms() + 60000;
-    size_t klen = strlen(key);
-    while (remaining > 0) {
-        if (mono_ms() > deadline) {
-            err_set(errstr, errstr_size, "reading %s: not at its end after 60 s", topic);
-            cls = ERR_TRANSIENT;
-            break;
-        }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
-        if (!rkm) {
-            continue;
-        }
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            remaining--;
-        } else if (rkm->err) {
-            if (rkm->err == RD_KAFKA_RESP_ERR__FATAL ||
-                rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-                err_set(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(rkm));
-                cls = ERR_FATAL;
-                rd_kafka_message_destroy(rkm);
-                break;
-            }
-        } else {
-            if (rkm->key_len == klen && memcmp(rkm->key, key, klen) == 0) {
-                if (!rkm->payload) {
-                    *found = 0; /* a tombstone forgets the key */
-                    memset(v, 0, sizeof(*v));
-                } else if (checkpoint_decode(rkm->payload, rkm->len, v) == 0) {
-                    *found = 1;
-                }
-            }
-        }
-        rd_kafka_message_destroy(rkm);
-    }
-    rd_kafka_assign(rk, NULL);
-done:
     if (parts) {
         rd_kafka_topic_partition_list_destroy(parts);
-    }
-    if (md) {
-        rd_kafka_metadata_destroy(md);
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

@@ -1,13 +1,29 @@
-/* The producer's checkpoint: a keyset position per key (the city, or the city and a backfill
- * range) in the compacted topic <prefix>.producer-state. Producers keep no local state. */
+/* The producer's checkpoint: a position per key (the city, or the city and a backfill range) in
+ * the compacted topic <prefix>.producer-state. Producers keep no local state.
+ *
+ * The position is a struct keyset, the one every kind so far pages on; a source kind that pages
+ * otherwise (an offset, per-file validators) adds its own position to struct checkpoint_value
+ * and to checkpoint_encode/decode. */
 #ifndef BLOTTER_CHECKPOINT_H
 #define BLOTTER_CHECKPOINT_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "query.h"
+#include "common/err.h"
+
+/* A position in the (:updated_at, :id) order: the last row already taken. */
+struct keyset {
+    bool set; /* false: before the first row */
+    char updated_at[40];
+    char id[128];
+};
+
+/* Advance to a row's (:updated_at, :id); rows arrive in that order, so this only moves forward.
+ * -1 (position unchanged) when either value is missing, too long or would move backwards. */
+int keyset_advance(struct keyset *ks, const char *updated_at, const char *id);
 
 struct checkpoint_value {
     struct keyset ks;

@@ -1,6 +1,6 @@
-/* A city file (producers/cities/<name>.json, see producers/cities/README.md) in memory, and the
- * mapping of one Socrata row of that city to the incident record. Pure: no I/O besides reading
- * the file in city_load. */
+/* A city file (producers/cities/<name>.json, see producers/cities/README.md) in memory: read by
+ * the producer and by the local test server alike. No I/O besides reading the file (and the
+ * city's zone, common/tz.h) in city_load. The mapping of a row is in city_map.h. */
 #ifndef BLOTTER_CITY_H
 #define BLOTTER_CITY_H
 
@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "incident.h"
+#include "common/err.h"
+#include "common/incident.h"
+#include "common/tz.h"
 
 /* A timestamp read from one floating-timestamp column, or a date column plus a text time column. */
 enum time_format { TIME_NONE = 0, TIME_HHMM, TIME_HH_MM_SS, TIME_HH_MM };
@@ -29,6 +30,7 @@ struct city_category {
 
 struct city {
     char *name, *title, *domain, *dataset, *time_zone;
+    const struct tz *tz; /* time_zone, read once (common/tz.h); shared, thread-safe */
     bool frozen;
     double bbox[4]; /* lat_min, lon_min, lat_max, lon_max */
     char **id_fields;
@@ -56,34 +58,5 @@ void city_destroy(struct city *city);
 /* Names of every city file in dir (sorted, NULL-terminated, caller frees with city_names_free). */
 char **city_names(const char *dir, char *errstr, size_t errstr_size);
 void city_names_free(char **names);
-
-/* ---- The shared vocabulary ---- */
-
-/* The crime_against of a vocabulary category, or NULL when category is not in the vocabulary. */
-const char *vocab_crime_against(const char *category);
-/* The vocabulary, NULL-terminated, in documentation order. */
-extern const char *const vocab_categories[];
-
-/* ---- Mapping ---- */
-
-struct map_stats {
-    uint64_t unmapped_offense; /* rows whose offense fell back to "other" */
-};
-
-/* Map one Socrata row (a JSON object as the API returns it, with :id, :created_at, :updated_at)
- * to inc (which the caller has initialised; it is cleared first). ingested_at is set to
- * ingested_at_us. ERR_PERMANENT with a reason in errstr when the row cannot be mapped (missing
- * id or occurred time, unparsable dates, wrong types, invalid UTF-8, oversized values); the
- * caller dead-letters it. */
-enum err_class city_map_row(const struct city *city, const json_t *row, int64_t ingested_at_us,
-                            struct incident *inc, struct map_stats *stats, char *errstr,
-                            size_t errstr_size);
-
-/* Schema drift of one row: fields in city->fields missing from the row's fields header, and
- * fields present that the file does not list. `present` is the X-SODA2-Fields list (or the keys
- * of rows seen). Fills missing/unknown (NULL-terminated arrays of borrowed names; caller frees
- * the arrays with free()). Returns the total count. */
-size_t city_drift(const struct city *city, const json_t *present, const char ***missing,
-                  const char ***unknown);
 
 #endif

@@ -1,30 +1,10 @@
 /* SoQL building and keyset advancement. See query.h. */
-#include "query.h"
+#include "producers/query.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "timeutil.h"
-
-int keyset_advance(struct keyset *ks, const char *updated_at, const char *id)
-{
-    if (!updated_at || !id || !*updated_at || !*id ||
-        strlen(updated_at) >= sizeof(ks->updated_at) || strlen(id) >= sizeof(ks->id)) {
-        return -1;
-    }
-    if (ks->set) {
-        int64_t prev = iso8601_to_us(ks->updated_at), next = iso8601_to_us(updated_at);
-        if (next == TS_NULL || next < prev || (next == prev && strcmp(id, ks->id) <= 0)) {
-            return -1;
-        }
-    } else if (iso8601_to_us(updated_at) == TS_NULL) {
-        return -1;
-    }
-    ks->set = true;
-    strcpy(ks->updated_at, updated_at);
-    strcpy(ks->id, id);
-    return 0;
-}
+#include "common/timeutil.h"
 
 /* Append a single-quoted SoQL literal ('' doubles a quote). */
 static void append_literal(char *buf, size_t n, const char *s)

@@ -1,4 +1,4 @@
-/* SoQL for incremental keyset paging on (:updated_at, :id), and the position it advances. Pure. */
+/* SoQL for incremental keyset paging on (:updated_at, :id) (the Socrata kind's questions). Pure. */
 #ifndef BLOTTER_QUERY_H
 #define BLOTTER_QUERY_H
 
@@ -6,18 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "city.h"
-
-/* A position in the (:updated_at, :id) order: the last row already taken. */
-struct keyset {
-    bool set; /* false: before the first row */
-    char updated_at[40];
-    char id[128];
-};
-
-/* Advance to a row's (:updated_at, :id); rows arrive in that order, so this only moves forward.
- * -1 (position unchanged) when either value is missing, too long or would move backwards. */
-int keyset_advance(struct keyset *ks, const char *updated_at, const char *id);
+#include "producers/checkpoint.h"
+#include "producers/city.h"
 
 /* The occurred-time filter of a backfill: [since, until) as the city's floating wall time
  * (since_us/until_us are read as wall time, INT64_MIN = open). Empty when both are open. */

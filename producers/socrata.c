@@ -1,460 +1,201 @@
-/* Socrata page fetching. See socrata.h. */
+/* The Socrata source kind. See socrata.h. */
 #define _GNU_SOURCE
-#include "socrata.h"
+#include "producers/socrata.h"
 
-#include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "timeutil.h"
+#include "producers/http.h"
+#include "producers/query.h"
+#include "producers/rowsplit.h"
 
-/* ---- Splitting a JSON array into its elements ---- */
-
-enum split_state { SPLIT_START, SPLIT_BETWEEN, SPLIT_IN_ELEMENT, SPLIT_DONE, SPLIT_ERROR };
-
-struct rowsplit {
-    rowsplit_cb cb;
-    void *ctx;
-    enum split_state state;
-    int depth;      /* nesting inside the current element */
-    bool in_string; /* inside a string of the current element */
-    bool escape;    /* the previous byte was a backslash inside a string */
-    char *buf;      /* the current element's bytes */
-    size_t len, cap;
-    size_t rows;
-    bool parse; /* hand parsed rows to cb (else raw text only) */
+struct source {
+    struct http *http;
+    const struct city *city;
+    char base[512];        /* scheme and host, no trailing slash */
+    char range_where[512]; /* the backfill's occurred-time filter, or "" */
 };
 
-struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx, bool parse)
-{
-    struct rowsplit *rs = calloc(1, sizeof(*rs));
-    if (rs) {
-        rs->cb = cb;
-        rs->ctx = ctx;
-        rs->parse = parse;
-    }
-    return rs;
-}
-
-void rowsplit_destroy(struct rowsplit *rs)
-{
-    if (rs) {
-        free(rs->buf);
-        free(rs);
-    }
-}
-
-bool rowsplit_done(const struct rowsplit *rs)
-{
-    return rs->state == SPLIT_DONE;
-}
-
-size_t rowsplit_rows(const struct rowsplit *rs)
-{
-    return rs->rows;
-}
-
-static int grow(struct rowsplit *rs, size_t need)
-{
-    size_t cap = rs->cap ? rs->cap : 4096;
-    while (cap <= need) {
-        cap *= 2;
-    }
-    char *b = realloc(rs->buf, cap);
-    if (!b) {
-        return -1;
-    }
-    rs->buf = b;
-    rs->cap = cap;
-    return 0;
-}
-
-static int push(struct rowsplit *rs, char c)
-{
-    if (rs->len + 1 >= rs->cap && grow(rs, rs->len + 1) != 0) {
-        return -1;
-    }
-    rs->buf[rs->len++] = c;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80) {
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        need = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        need = 3, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        need = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (avail < need) {
-        return 0;
-    }
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return need;
-}
-
-/* A copy of text with each byte that is not part of valid UTF-8 replaced by \u0000, or NULL
- * when the text is valid (the common case). */
-static char *scrub_utf8(const char *text, size_t len, size_t *out_len)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = utf8_seq(s + i, len - i);
-        if (!k) {
-            break;
-        }
-        i += k;
-    }
-    if (i == len) {
-        return NULL;
-    }
-    char *out = malloc(len * 6 + 1);
-    size_t o = 0;
-    for (i = 0; i < len;) {
-        size_t k = utf8_seq(s + i, len - i);
-        if (k) {
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(out + o, "\\u0000", 6);
-            o += 6;
-            i++;
-        }
-    }
-    out[o] = 0;
-    *out_len = o;
-    return out;
-}
-
-json_t *row_parse(const char *raw, size_t len, char **scrubbed, size_t *scrubbed_len)
-{
-    json_error_t jerr;
-    *scrubbed = NULL;
-    *scrubbed_len = 0;
-    json_t *row = json_loadb(raw, len, JSON_ALLOW_NUL, &jerr);
-    if (!row) {
-        /* jansson refuses invalid UTF-8: mark the bad bytes and parse again (rare path). */
-        *scrubbed = scrub_utf8(raw, len, scrubbed_len);
-        if (*scrubbed) {
-            row = json_loadb(*scrubbed, *scrubbed_len, JSON_ALLOW_NUL, &jerr);
-        }
-    }
-    return row;
-}
-
-static int emit(struct rowsplit *rs)
-{
-    size_t len = rs->len;
-    rs->buf[len] = 0;
-    rs->rows++;
-    int rc;
-    if (!rs->parse) {
-        rc = rs->cb(rs->ctx, NULL, rs->buf, len);
-    } else {
-        char *scrubbed;
-        size_t scrubbed_len;
-        json_t *row = row_parse(rs->buf, len, &scrubbed, &scrubbed_len);
-        rc = rs->cb(rs->ctx, row, scrubbed ? scrubbed : rs->buf, scrubbed ? scrubbed_len : len);
-        json_decref(row);
-        free(scrubbed);
-    }
-    rs->len = 0;
-    return rc;
-}
-
-int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        char c = data[i];
-        switch (rs->state) {
-        case SPLIT_START:
-            if (c == '[') {
-                rs->state = SPLIT_BETWEEN;
-            } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
-                rs->state = SPLIT_ERROR;
-                return -1;
-            }
-            break;
-        case SPLIT_BETWEEN:
-            if (c == ']') {
-                rs->state = SPLIT_DONE;
-            } else if (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-                /* separators */
-            } else {
-                rs->state = SPLIT_IN_ELEMENT;
-                rs->depth = 0;
-                rs->in_string = false;
-                rs->escape = false;
-                i--; /* read c again as part of the element */
-            }
-            break;
-        case SPLIT_IN_ELEMENT:
-            if (rs->in_string && !rs->escape) {
-                /* Copy the run up to the next quote or backslash in one go. */
-                size_t j = i;
-                while (j < len && data[j] != '"' && data[j] != '\\') {
-                    j++;
-                }
-                if (j > i) {
-                    if (rs->len + (j - i) + 1 >= rs->cap && grow(rs, rs->len + (j - i) + 1)) {
-                        rs->state = SPLIT_ERROR;
-                        return -1;
-                    }
-                    memcpy(rs->buf + rs->len, data + i, j - i);
-                    rs->len += j - i;
-                    i = j - 1;
-                    break;
-                }
-            }
-            if (push(rs, c) != 0) {
-                rs->state = SPLIT_ERROR;
-                return -1;
-            }
-            if (rs->in_string) {
-                if (rs->escape) {
-                    rs->escape = false;
-                } else if (c == '\\') {
-                    rs->escape = true;
-                } else if (c == '"') {
-                    rs->in_string = false;
-                }
-            } else if (c == '"') {
-                rs->in_string = true;
-            } else if (c == '{' || c == '[') {
-                rs->depth++;
-            } else if (c == '}' || c == ']') {
-                if (--rs->depth == 0) {
-                    rs->state = SPLIT_BETWEEN;
-                    if (emit(rs) != 0) {
-                        return -1;
-                    }
-                } else if (rs->depth < 0) {
-                    rs->state = SPLIT_ERROR;
-                    return -1;
-                }
-            } else if (rs->depth == 0 && (c == ',' || c == ' ' || c == '\n')) {
-                /* a bare scalar element ended */
-                rs->len--;
-                rs->state = SPLIT_BETWEEN;
-                if (emit(rs) != 0) {
-                    return -1;
-                }
-            }
-            break;
-        case SPLIT_DONE:
-            if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
-                rs->state = SPLIT_ERROR;
-                return -1;
-            }
-            break;
-        case SPLIT_ERROR:
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* ---- Fetching ---- */
-
-struct socrata {
-    CURL *curl;
-    struct curl_slist *headers;
-    volatile int *stop;
-    long timeout_s;
-};
-
-struct transfer {
-    struct socrata *s;
-    struct socrata_page *page;
+/* One page's transfer. */
+struct fetch {
+    struct source_page *page;
     struct rowsplit *rs;
-    bool split_failed;
-    size_t body_len;
+    source_row_fn on_row;
+    void *ctx;
+    bool out_of_date;
 };
 
-struct socrata *socrata_new(const char *app_token, long timeout_s, volatile int *stop)
+static struct source *socrata_open(const struct city *city, const struct source_options *opt,
+                                   char *errstr, size_t errstr_size)
 {
-    static int global_init;
-    if (!global_init) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        global_init = 1;
-    }
-    struct socrata *s = calloc(1, sizeof(*s));
-    if (!s || !(s->curl = curl_easy_init())) {
-        free(s);
+    struct source *s = calloc(1, sizeof(*s));
+    char token[512];
+    const char *headers[3] = {"Accept: application/json", NULL, NULL};
+    if (!s) {
+        err_set(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    s->stop = stop;
-    s->timeout_s = timeout_s;
-    s->headers = curl_slist_append(NULL, "Accept: application/json");
-    if (app_token && *app_token) {
-        char h[512];
-        snprintf(h, sizeof(h), "X-App-Token: %s", app_token);
-        s->headers = curl_slist_append(s->headers, h);
+    if (opt->app_token && *opt->app_token) {
+        snprintf(token, sizeof(token), "X-App-Token: %s", opt->app_token);
+        headers[1] = token;
     }
+    s->http = http_new(headers, opt->timeout_s, opt->stop);
+    if (!s->http) {
+        free(s);
+        err_set(errstr, errstr_size, "cannot set up libcurl");
+        return NULL;
+    }
+    s->city = city;
+    if (opt->base_url && *opt->base_url) {
+        snprintf(s->base, sizeof(s->base), "%s", opt->base_url);
+    } else {
+        snprintf(s->base, sizeof(s->base), "https://%s", city->domain);
+    }
+    size_t bl = strlen(s->base);
+    while (bl && s->base[bl - 1] == '/') {
+        s->base[--bl] = 0;
+    }
+    query_range_where(city, opt->since_us, opt->until_us, s->range_where, sizeof(s->range_where));
     return s;
 }
 
-void socrata_destroy(struct socrata *s)
+static void socrata_close(struct source *s)
 {
     if (s) {
-        curl_slist_free_all(s->headers);
-        curl_easy_cleanup(s->curl);
+        http_destroy(s->http);
         free(s);
     }
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
+static void on_header(void *ctx, const char *name, const char *value)
 {
-    struct transfer *t = arg;
-    size_t len = size * nitems;
-    char line[4096];
-    size_t n = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
-    memcpy(line, buf, n);
-    line[n] = 0;
-    while (n && (line[n - 1] == '\r' || line[n - 1] == '\n')) {
-        line[--n] = 0;
+    struct fetch *f = ctx;
+    if (!name) { /* a new response: forget what the previous one said */
+        f->out_of_date = false;
+        json_decref(f->page->fields);
+        f->page->fields = NULL;
+    } else if (strcasecmp(name, "X-SODA2-Data-Out-Of-Date") == 0) {
+        f->out_of_date = strcasecmp(value, "true") == 0;
+    } else if (strcasecmp(name, "X-SODA2-Fields") == 0) {
+        json_decref(f->page->fields);
+        f->page->fields = json_loads(value, 0, NULL);
     }
-    if (strncmp(line, "HTTP/", 5) == 0) {
-        /* A new response (after a redirect or 100-continue): forget the previous headers. */
-        t->page->out_of_date = false;
-        t->page->retry_after_s = -1;
-        json_decref(t->page->fields);
-        t->page->fields = NULL;
-        return len;
-    }
-    char *colon = strchr(line, ':');
-    if (!colon) {
-        return len;
-    }
-    *colon = 0;
-    const char *value = colon + 1;
-    while (*value == ' ') {
-        value++;
-    }
-    if (strcasecmp(line, "X-SODA2-Data-Out-Of-Date") == 0) {
-        t->page->out_of_date = strcasecmp(value, "true") == 0;
-    } else if (strcasecmp(line, "Retry-After") == 0) {
-        char *end;
-        long v = strtol(value, &end, 10);
-        t->page->retry_after_s = end != value && v >= 0 ? v : -1;
-    } else if (strcasecmp(line, "X-SODA2-Fields") == 0) {
-        json_decref(t->page->fields);
-        t->page->fields = json_loads(value, 0, NULL);
-    }
-    return len;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+static int on_body(void *ctx, const char *data, size_t len)
 {
-    struct transfer *t = arg;
-    size_t len = size * nmemb;
-    long status = 0;
-    curl_easy_getinfo(t->s->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
-        size_t have = strlen(t->page->error_body);
-        size_t room = sizeof(t->page->error_body) - 1 - have;
-        size_t n = len < room ? len : room;
-        memcpy(t->page->error_body + have, data, n);
-        t->page->error_body[have + n] = 0;
-        return len;
-    }
-    t->body_len += len;
-    if (rowsplit_feed(t->rs, data, len) != 0) {
-        t->split_failed = true;
-        return 0; /* abort the transfer */
-    }
-    return len;
+    struct fetch *f = ctx;
+    return rowsplit_feed(f->rs, data, len);
 }
 
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
+static int on_element(void *ctx, json_t *row, const char *raw, size_t len)
 {
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    struct transfer *t = arg;
-    return t->s->stop && *t->s->stop ? 1 : 0;
+    (void)row; /* parse = false: the workers parse */
+    struct fetch *f = ctx;
+    return f->on_row(f->ctx, raw, len);
 }
 
-enum err_class socrata_get(struct socrata *s, const char *url, rowsplit_cb cb, void *ctx,
-                           bool parse, struct socrata_page *page, char *errstr, size_t errstr_size)
+static enum err_class socrata_fetch(struct source *s, const struct keyset *after, int limit,
+                                    source_row_fn on_row, void *ctx, struct source_page *page,
+                                    char *errstr, size_t errstr_size)
 {
+    char url[8192];
+    struct http_response res;
     memset(page, 0, sizeof(*page));
     page->retry_after_s = -1;
-    struct transfer t = {.s = s, .page = page, .rs = rowsplit_new(cb, ctx, parse)};
-    if (!t.rs) {
+    if (query_page_url(url, sizeof(url), s->base, s->city, after, s->range_where, limit) != 0) {
+        err_set(errstr, errstr_size, "URL too long");
+        return ERR_FATAL;
+    }
+    struct fetch f = {.page = page, .on_row = on_row, .ctx = ctx};
+    f.rs = rowsplit_new(on_element, &f, false);
+    if (!f.rs) {
         err_set(errstr, errstr_size, "out of memory");
         return ERR_FATAL;
     }
-    CURL *c = s->curl;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* gzip when the server offers it */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, s->timeout_s);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
-    /* A stalled response (headers sent, then nothing) fails after 30 s below 1 byte/s. */
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->timeout_s < 30 ? s->timeout_s : 30L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "blotter-producer/1");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-
-    int64_t start = mono_ms();
-    CURLcode rc = curl_easy_perform(c);
-    page->seconds = (double)(mono_ms() - start) / 1000.0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &page->status);
-    page->rows = rowsplit_rows(t.rs);
-    bool done = rowsplit_done(t.rs);
-    rowsplit_destroy(t.rs);
-
-    if (t.split_failed) {
+    enum err_class cls = http_get(s->http, url, on_header, on_body, &f, &res, errstr, errstr_size);
+    page->status = res.status;
+    page->timed_out = res.timed_out;
+    page->retry_after_s = res.retry_after_s;
+    page->seconds = res.seconds;
+    page->rows = rowsplit_rows(f.rs);
+    bool done = rowsplit_done(f.rs);
+    rowsplit_destroy(f.rs);
+    if (res.body_refused) {
         err_set(errstr, errstr_size, "response body is not a JSON array of rows (after %zu rows)",
                 page->rows);
-        return ERR_TRANSIENT;
+    } else if (cls == ERR_TRANSIENT && res.status == 0) {
+        size_t n = strlen(errstr);
+        snprintf(errstr + n, errstr_size - n, " (after %zu rows)", page->rows);
+    } else if (cls == ERR_OK && !done) {
+        err_set(errstr, errstr_size, "response body ended before the array did (%zu rows)",
+                page->rows);
+        cls = ERR_TRANSIENT;
     }
-    if (rc != CURLE_OK) {
-        page->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-        err_set(errstr, errstr_size, "%s (after %zu rows)",
-                rc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(rc), page->rows);
-        return ERR_TRANSIENT;
+    if (cls == ERR_OK && f.out_of_date) {
+        page->hold = "X-SODA2-Data-Out-Of-Date: true";
     }
-    if (page->status == 200) {
-        if (!done) {
-            err_set(errstr, errstr_size, "response body ended before the array did (%zu rows)",
-                    page->rows);
-            return ERR_TRANSIENT;
-        }
-        return ERR_OK;
-    }
-    err_set(errstr, errstr_size, "HTTP %ld: %.300s", page->status, page->error_body);
-    if (page->status == 202 || page->status == 429 || page->status == 408 || page->status >= 500) {
-        return ERR_TRANSIENT;
-    }
-    return ERR_FATAL;
+    page->last = cls == ERR_OK && page->rows < (size_t)limit;
+    return cls;
 }
+
+static json_t *socrata_read_row(const char *raw, size_t len, char **clean, size_t *clean_len)
+{
+    return row_parse(raw, len, clean, clean_len);
+}
+
+static void socrata_advance(struct keyset *pos, const json_t *row)
+{
+    keyset_advance(pos, json_string_value(json_object_get(row, ":updated_at")),
+                   json_string_value(json_object_get(row, ":id")));
+}
+
+static int on_count(void *ctx, json_t *row, const char *raw, size_t len)
+{
+    (void)raw, (void)len;
+    int64_t *total = ctx;
+    const json_t *v = json_object_get(row, "count");
+    if (json_is_string(v)) {
+        *total = atoll(json_string_value(v));
+    } else if (json_is_integer(v)) {
+        *total = json_integer_value(v);
+    }
+    return 0;
+}
+
+static int on_count_body(void *ctx, const char *data, size_t len)
+{
+    return rowsplit_feed(ctx, data, len);
+}
+
+static int64_t socrata_count(struct source *s)
+{
+    char url[4096], err[256];
+    struct http_response res;
+    int64_t total = -1;
+    if (query_count_url(url, sizeof(url), s->base, s->city, s->range_where) != 0) {
+        return -1;
+    }
+    struct rowsplit *rs = rowsplit_new(on_count, &total, true);
+    if (!rs) {
+        return -1;
+    }
+    if (http_get(s->http, url, NULL, on_count_body, rs, &res, err, sizeof(err)) != ERR_OK ||
+        !rowsplit_done(rs)) {
+        total = -1;
+    }
+    rowsplit_destroy(rs);
+    return total;
+}
+
+const struct source_kind socrata_kind = {
+    .name = "socrata",
+    .open = socrata_open,
+    .close = socrata_close,
+    .fetch = socrata_fetch,
+    .read_row = socrata_read_row,
+    .advance = socrata_advance,
+    .count = socrata_count,
+};

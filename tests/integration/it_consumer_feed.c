@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "kafka.h"
-#include "log.h"
-#include "warehouse.h"
+#include "common/codec.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "consumers/warehouse.h"
 
 extern char **environ;
 

@@ -10,14 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
-#include "kafka.h"
-#include "log.h"
+#include "common/codec.h"
+#include "common/kafka.h"
+#include "common/log.h"
 
 #define N 200
 
 extern char **environ;
-#include "check.h"
+#include "tests/integration/check.h"
 
 static void make_incident(struct incident *inc, int i)
 {
@@ -51,7 +51,7 @@ static void make_incident(struct incident *inc, int i)
         snprintf(v, sizeof(v), "value \xe2\x9c\x93 %d", i * a);
         incident_add_attr(inc, k, v);
     }
-    inc->ingested_at = 1700200000000000LL + i;
+    inc->ingested_at = 1701000000000000LL + i; /* after every occurred_at */
 }
 
 static json_t *nullable_str(const char *s)

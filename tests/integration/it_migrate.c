@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "migrate.h"
+#include "consumers/migrate.h"
 
-#include "check.h"
+#include "tests/integration/check.h"
 
 static PGconn *connect_db(const char *dsn, const char *dbname)
 {

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "seen.h"
+#include "common/log.h"
+#include "consumers/seen.h"
 
 #define BATCH 5000
 

@@ -2,10 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "canonical.h"
-#include "codec.h"
+#include "common/canonical.h"
+#include "common/codec.h"
 
 struct vector {
     const char *input;

@@ -6,9 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "city.h"
+#include "producers/city.h"
+#include "producers/city_map.h"
 
 #define CITIES "producers/cities"
 #define NOW_US 1800000000000000LL /* 2027-01-15, "now" for plausibility checks */

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "config.h"
-#include "log.h"
-#include "timeutil.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 
 static char *write_temp(const char *content)
 {

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "seen.h"
+#include "consumers/seen.h"
 
 static void test_locate_is_stable_and_in_range(void **state)
 {

@@ -7,13 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "city.h"
-#include "gen.h"
-#include "soql.h"
-#include "store.h"
-#include "timeutil.h"
+#include "producers/city.h"
+#include "tests/server/gen.h"
+#include "tests/server/soql.h"
+#include "tests/server/store.h"
+#include "common/timeutil.h"
+#include "common/tz.h"
 
 static const char *chicago_json =
     "{\"name\":\"chicago\",\"domain\":\"example.org\",\"dataset\":\"ijzp-q8t2\",\"time_zone\":"
@@ -123,7 +124,7 @@ static void unload(struct fixture *f)
 
 /* Row i (version v, malformed 1 in k) as parsed JSON with system fields. */
 static json_t *row_json(const struct gen_city *g, uint64_t i, uint32_t v, unsigned k,
-                        struct gen_buf *buf)
+                        struct buf *buf)
 {
     struct gen_meta m;
     gen_base_meta(g, i, &m);
@@ -145,7 +146,7 @@ static void test_determinism(void **state)
     load(&a, chicago_json, 7, 5000);
     load(&b, chicago_json, 7, 5000);
     load(&c, chicago_json, 8, 5000);
-    struct gen_buf ba = {0}, bb = {0}, bc = {0};
+    struct buf ba = {0}, bb = {0}, bc = {0};
     int differ = 0;
     for (uint64_t i = 0; i < 5000; i += 37) {
         json_decref(row_json(a.g, i, 0, 0, &ba));
@@ -156,9 +157,9 @@ static void test_determinism(void **state)
         differ += ba.len != bc.len || memcmp(ba.p, bc.p, ba.len) != 0;
     }
     assert_true(differ > 100); /* another seed, other rows */
-    gen_buf_free(&ba);
-    gen_buf_free(&bb);
-    gen_buf_free(&bc);
+    buf_free(&ba);
+    buf_free(&bb);
+    buf_free(&bc);
     unload(&a);
     unload(&b);
     unload(&c);
@@ -217,7 +218,7 @@ static void test_encodings_point(void **state)
     (void)state;
     struct fixture f;
     load(&f, chicago_json, 1, 2000);
-    struct gen_buf buf = {0};
+    struct buf buf = {0};
     int omitted_block = 0, zero = 0, unclassified = 0, no_coords = 0;
     for (uint64_t i = 0; i < 2000; i++) {
         json_t *j = row_json(f.g, i, 0, 0, &buf);
@@ -270,7 +271,7 @@ static void test_encodings_point(void **state)
     assert_true(unclassified > 0 && unclassified < 40);
     assert_true(omitted_block > 0);
     assert_true(zero > 0 && no_coords > 0);
-    gen_buf_free(&buf);
+    buf_free(&buf);
     unload(&f);
 }
 
@@ -278,7 +279,7 @@ static void test_shapes_and_split_times(void **state)
 {
     (void)state;
     struct fixture f;
-    struct gen_buf buf = {0};
+    struct buf buf = {0};
 
     load(&f, nyc_json, 1, 300);
     for (uint64_t i = 0; i < 300; i++) {
@@ -336,7 +337,7 @@ static void test_shapes_and_split_times(void **state)
     assert_true(legacy > 2500);
     assert_true(shared_reports > 300 && shared_reports < 2500);
     unload(&f);
-    gen_buf_free(&buf);
+    buf_free(&buf);
 }
 
 static void test_versions(void **state)
@@ -344,7 +345,7 @@ static void test_versions(void **state)
     (void)state;
     struct fixture f;
     load(&f, chicago_json, 1, 1000);
-    struct gen_buf buf = {0};
+    struct buf buf = {0};
     int changed = 0, date_moved = 0;
     for (uint64_t i = 0; i < 1000; i += 10) {
         json_t *v0 = row_json(f.g, i, 0, 0, &buf);
@@ -359,7 +360,7 @@ static void test_versions(void **state)
     }
     assert_true(changed > 80);
     assert_true(date_moved > 10);
-    gen_buf_free(&buf);
+    buf_free(&buf);
     unload(&f);
 }
 
@@ -368,7 +369,7 @@ static void test_malformed(void **state)
     (void)state;
     struct fixture f;
     load(&f, chicago_json, 1, 5000);
-    struct gen_buf buf = {0};
+    struct buf buf = {0};
     int kinds[6] = {0};
     for (uint64_t i = 0; i < 5000; i++) {
         int k = gen_malformed_kind(f.g, i, 20);
@@ -402,7 +403,7 @@ static void test_malformed(void **state)
         assert_true(kinds[k] > 20); /* every kind occurs, about 1 in 20 rows in all */
     }
     assert_true(kinds[0] > 4500);
-    gen_buf_free(&buf);
+    buf_free(&buf);
     unload(&f);
 }
 
@@ -425,7 +426,7 @@ static void test_daylight_saving(void **state)
     assert_true(gen_local_ms(f.g, iso8601_to_us("2025-01-15T12:00:00Z") / 1000) ==
                 iso8601_to_us("2025-01-15T07:00:00Z") / 1000);
     /* rows */
-    struct gen_buf buf = {0};
+    struct buf buf = {0};
     int summer = 0, winter = 0;
     for (uint64_t i = 0; i < 20000; i++) {
         json_t *j = row_json(f.g, i, 0, 0, &buf);
@@ -449,7 +450,7 @@ static void test_daylight_saving(void **state)
         json_decref(j);
     }
     assert_true(summer > 5000 && winter > 5000 && summer + winter == 20000);
-    gen_buf_free(&buf);
+    buf_free(&buf);
     unload(&f);
 }
 
@@ -547,7 +548,7 @@ static void test_store_keyset_walk(void **state)
     unsigned char *seen = calloc(rows + 210, 1);
     char u[32] = "", id[32] = "";
     uint64_t total = 0;
-    struct gen_buf out = {0};
+    struct buf out = {0};
     for (;;) {
         char where[160];
         snprintf(where, sizeof(where),
@@ -607,7 +608,7 @@ static void test_store_keyset_walk(void **state)
     soql_query_clear(&q);
 
     free(seen);
-    gen_buf_free(&out);
+    buf_free(&out);
     store_city_destroy(s);
     city_destroy(city);
 }

@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "soql.h"
+#include "tests/server/soql.h"
 
 /* A tiny schema: :id, :updated_at, date (floating), name (text), n (number), flag (checkbox),
  * loc (geo). */

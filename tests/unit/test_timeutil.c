@@ -1,9 +1,10 @@
 /* ISO 8601 parsing and local-to-UTC conversion across daylight-saving changes. */
 #include <string.h>
 
-#include "cmocka_all.h"
+#include "tests/unit/cmocka_all.h"
 
-#include "timeutil.h"
+#include "common/timeutil.h"
+#include "common/tz.h"
 
 static void test_parse_shapes(void **state)
 {

@@ -34,7 +34,7 @@
  *   GET  /_admin/status                 JSON: per city rows, overlay, faults pending, requests
  *   city may be a city name or its dataset id; answers are JSON, 400 on bad parameters. */
 #define _GNU_SOURCE
-#include "server.h"
+#include "tests/server/server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -53,10 +53,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "err.h"
-#include "httpd.h"
-#include "log.h"
-#include "timeutil.h"
+#include "common/err.h"
+#include "common/httpd.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 
 enum fault_kind {
     F_429 = 0,
@@ -174,8 +174,8 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
 
 struct args {
     struct soql_params p;
-    const char *bad;         /* first unknown $parameter */
-    struct gen_buf shortcut; /* " AND col = 'v'" pieces */
+    const char *bad;     /* first unknown $parameter */
+    struct buf shortcut; /* " AND col = 'v'" pieces */
     bool bad_shortcut;
     const char *bad_name;
     bool exclude_system_false;
@@ -215,16 +215,16 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
                 a->bad_name = key;
             }
         }
-        gen_buf_puts(&a->shortcut, a->shortcut.len ? " AND " : "");
-        gen_buf_puts(&a->shortcut, key);
-        gen_buf_puts(&a->shortcut, " = '");
+        buf_puts(&a->shortcut, a->shortcut.len ? " AND " : "");
+        buf_puts(&a->shortcut, key);
+        buf_puts(&a->shortcut, " = '");
         for (const char *v = value; *v; v++) {
-            gen_buf_put(&a->shortcut, v, *v == '\'' ? 0 : 1);
+            buf_put(&a->shortcut, v, *v == '\'' ? 0 : 1);
             if (*v == '\'') {
-                gen_buf_puts(&a->shortcut, "''");
+                buf_puts(&a->shortcut, "''");
             }
         }
-        gen_buf_puts(&a->shortcut, "'");
+        buf_puts(&a->shortcut, "'");
     }
     return MHD_YES;
 }
@@ -233,15 +233,15 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 struct body {
     bool gzip;
     z_stream z;
-    struct gen_buf out; /* the final body */
+    struct buf out; /* the final body */
 };
 
-static void gzip_feed(struct body *b, struct gen_buf *raw, int flush)
+static void gzip_feed(struct body *b, struct buf *raw, int flush)
 {
     b->z.next_in = (unsigned char *)raw->p;
     b->z.avail_in = (unsigned)raw->len;
     do {
-        gen_buf_reserve(&b->out, 65536);
+        buf_reserve(&b->out, 65536);
         if (b->out.oom) {
             return;
         }
@@ -254,7 +254,7 @@ static void gzip_feed(struct body *b, struct gen_buf *raw, int flush)
     raw->len = 0;
 }
 
-static void body_flush(void *ctx, struct gen_buf *raw)
+static void body_flush(void *ctx, struct buf *raw)
 {
     gzip_feed(ctx, raw, Z_NO_FLUSH);
 }
@@ -359,19 +359,165 @@ static bool take_fault(struct sserver *srv, int city, struct fault *out)
     return found;
 }
 
-static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *conn, const char *url)
+/* The city serving dataset (the name in /resource/<dataset>.json), or -1. */
+static int city_of(const struct sserver *srv, const char *url, char *dataset, size_t n,
+                   const char **dot)
 {
     const char *name = url + strlen("/resource/");
-    const char *dot = strrchr(name, '.');
-    char dataset[128];
-    size_t len = dot ? (size_t)(dot - name) : strlen(name);
-    snprintf(dataset, sizeof(dataset), "%.*s", (int)(len < 127 ? len : 127), name);
+    *dot = strrchr(name, '.');
+    size_t len = *dot ? (size_t)(*dot - name) : strlen(name);
+    snprintf(dataset, n, "%.*s", (int)(len < n - 1 ? len : n - 1), name);
     int c = -1;
     for (size_t j = 0; j < srv->n_cities; j++) {
         if (strcmp(gen_city_file(store_gen(srv->cities[j]))->dataset, dataset) == 0) {
             c = (int)j;
         }
     }
+    return c;
+}
+
+/* A fault that answers the request by itself (429, 500, 503, 202), into *ret; a slow one
+ * sleeps first. false: serve the data (the fault, if any, shapes the response). */
+static bool answer_fault(struct sserver *srv, struct MHD_Connection *conn, const struct fault *f,
+                         enum MHD_Result *ret)
+{
+    char ra[32];
+    switch (f->kind) {
+    case F_429:
+        snprintf(ra, sizeof(ra), "%ld", f->retry_after_s);
+        *ret = send_body(conn, 429,
+                         "{\"code\":\"throttled\",\"error\":true,\"message\":\"Too many "
+                         "requests\"}",
+                         f->retry_after_s > 0 ? ra : NULL);
+        return true;
+    case F_500:
+        *ret = send_error(conn, 500, "internal.error", "Internal error", NULL, NULL);
+        return true;
+    case F_503:
+        *ret = send_error(conn, 503, "service.unavailable", "Service unavailable", NULL, NULL);
+        return true;
+    case F_202:
+        *ret = send_body(conn, 202, "{\"message\":\"Request Processing\"}", NULL);
+        return true;
+    case F_SLOW:
+        nap_ms(srv, f->ms);
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* The response holding body (taken): whole, or cut short by a truncate or stall fault. */
+static struct MHD_Response *data_response(struct sserver *srv, struct buf *body,
+                                          const struct fault *f, bool faulted)
+{
+    if (faulted && (f->kind == F_TRUNCATE || f->kind == F_STALL)) {
+        struct partial *p = calloc(1, sizeof(*p));
+        if (!p) {
+            return NULL;
+        }
+        p->srv = srv;
+        p->data = body->p;
+        p->len = body->len;
+        p->cut = body->len / 2;
+        p->truncate = f->kind == F_TRUNCATE;
+        p->stall_s = f->seconds;
+        body->p = NULL;
+        return MHD_create_response_from_callback(p->len, 4096, partial_read, p, partial_free);
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body->len, body->p, MHD_RESPMEM_MUST_FREE);
+    if (r) {
+        body->p = NULL;
+    }
+    return r;
+}
+
+/* Socrata's headers of a data response. hide_ms: a lagging replica's horizon (INT64_MAX: none). */
+static void data_headers(struct sserver *srv, struct MHD_Response *r, struct store_city *s,
+                         const struct soql_query *q, int64_t hide_ms, bool gzip)
+{
+    char date[64], truth[64], etag[64], reqid[40], *fields = NULL, *types = NULL;
+    struct store_stats st;
+    store_stats(s, &st);
+    field_headers(store_gen(s), q, &fields, &types);
+    http_date(hide_ms != INT64_MAX ? hide_ms : st.last_modified_ms, date, sizeof(date));
+    http_date(st.last_modified_ms, truth, sizeof(truth));
+    uint64_t n = atomic_load(&srv->requests);
+    snprintf(etag, sizeof(etag), "\"%016" PRIx64 "%s\"",
+             (uint64_t)(((uint64_t)st.last_modified_ms * 1000003u) ^ (uint64_t)st.overlay),
+             gzip ? "--gzip" : "");
+    snprintf(reqid, sizeof(reqid), "%016" PRIx64 "%016" PRIx64, (uint64_t)now_us(), n);
+    MHD_add_response_header(r, "Content-Type", "application/json;charset=utf-8");
+    MHD_add_response_header(r, "X-SODA2-Fields", fields ? fields : "[]");
+    MHD_add_response_header(r, "X-SODA2-Types", types ? types : "[]");
+    MHD_add_response_header(r, "X-SODA2-Data-Out-Of-Date", hide_ms != INT64_MAX ? "true" : "false");
+    MHD_add_response_header(r, "X-SODA2-Truth-Last-Modified", truth);
+    MHD_add_response_header(r, "X-SODA2-Secondary-Last-Modified", date);
+    MHD_add_response_header(r, "Last-Modified", date);
+    MHD_add_response_header(r, "ETag", etag);
+    MHD_add_response_header(r, "X-Socrata-RequestId", reqid);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    if (gzip) {
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
+    }
+    free(fields);
+    free(types);
+}
+
+/* The request's SoQL, parsed into q with its walk order; false after answering a bad request
+ * (into *ret). *where may hold a copy of the $where (with the column=value shortcuts). */
+static bool parse_request(struct MHD_Connection *conn, const struct gen_city *g, struct args *a,
+                          char **where, struct soql_query *q, enum store_order *order,
+                          enum MHD_Result *ret)
+{
+    char msg[300];
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, a);
+    if (a->bad) {
+        snprintf(msg, sizeof(msg), "Unrecognized parameter %s", a->bad);
+        *ret = send_error(conn, 400, "query.compiler.malformed", msg, "parameter", a->bad);
+        return false;
+    }
+    if (a->bad_shortcut) {
+        snprintf(msg, sizeof(msg), "No such column: %s", a->bad_name);
+        *ret = send_error(conn, 400, "query.soql.no-such-column", msg, "column", a->bad_name);
+        return false;
+    }
+    if (a->shortcut.len) {
+        if (asprintf(where, "%s%s%s%s", a->p.where ? "(" : "", a->p.where ? a->p.where : "",
+                     a->p.where ? ") AND " : "", a->shortcut.p) < 0) {
+            *where = NULL;
+            *ret = MHD_NO;
+            return false;
+        }
+        a->p.where = *where;
+    }
+    struct soql_error err = {0};
+    if (soql_query_parse(&a->p, gen_resolve, (void *)g, q, &err) != 0) {
+        *ret = send_error(conn, 400, err.code, err.message, "query",
+                          a->p.where    ? a->p.where
+                          : a->p.select ? a->p.select
+                                        : "");
+        return false;
+    }
+    if (a->exclude_system_false && q->select == SOQL_SELECT_STAR) {
+        q->select_system = true;
+    }
+    if (!store_order_of(q, order)) {
+        *ret = send_error(conn, 400, "query.compiler.malformed",
+                          "This server supports only $order=:updated_at,:id (or :updated_at, or "
+                          ":id), ascending",
+                          "order", a->p.order);
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *conn, const char *url)
+{
+    char dataset[128];
+    const char *dot;
+    int c = city_of(srv, url, dataset, sizeof(dataset), &dot);
     if (c < 0) {
         return send_error(conn, MHD_HTTP_NOT_FOUND, "dataset.missing", "Not found", "id", dataset);
     }
@@ -387,76 +533,21 @@ static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *co
 
     struct fault f = {0};
     bool faulted = take_fault(srv, c, &f);
+    enum MHD_Result ret;
     if (faulted) {
         log_info("fault.applied", "city=%s kind=%s", gen_city_file(g)->name, fault_names[f.kind]);
-        char ra[32];
-        switch (f.kind) {
-        case F_429:
-            snprintf(ra, sizeof(ra), "%ld", f.retry_after_s);
-            return send_body(conn, 429,
-                             "{\"code\":\"throttled\",\"error\":true,\"message\":\"Too many "
-                             "requests\"}",
-                             f.retry_after_s > 0 ? ra : NULL);
-        case F_500:
-            return send_error(conn, 500, "internal.error", "Internal error", NULL, NULL);
-        case F_503:
-            return send_error(conn, 503, "service.unavailable", "Service unavailable", NULL, NULL);
-        case F_202:
-            return send_body(conn, 202, "{\"message\":\"Request Processing\"}", NULL);
-        case F_SLOW:
-            nap_ms(srv, f.ms);
-            break;
-        default:
-            break;
+        if (answer_fault(srv, conn, &f, &ret)) {
+            return ret;
         }
     }
 
     struct args a = {0};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
     char *where = NULL;
-    enum MHD_Result ret;
     struct soql_query q = {0};
     struct body b = {0};
-    struct gen_buf raw = {0};
-    char *fields = NULL, *types = NULL;
-    if (a.bad) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "Unrecognized parameter %s", a.bad);
-        ret = send_error(conn, 400, "query.compiler.malformed", msg, "parameter", a.bad);
-        goto out;
-    }
-    if (a.bad_shortcut) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "No such column: %s", a.bad_name);
-        ret = send_error(conn, 400, "query.soql.no-such-column", msg, "column", a.bad_name);
-        goto out;
-    }
-    if (a.shortcut.len) {
-        if (asprintf(&where, "%s%s%s%s", a.p.where ? "(" : "", a.p.where ? a.p.where : "",
-                     a.p.where ? ") AND " : "", a.shortcut.p) < 0) {
-            where = NULL;
-            ret = MHD_NO;
-            goto out;
-        }
-        a.p.where = where;
-    }
-    struct soql_error err = {0};
-    if (soql_query_parse(&a.p, gen_resolve, (void *)g, &q, &err) != 0) {
-        ret = send_error(conn, 400, err.code, err.message, "query",
-                         a.p.where    ? a.p.where
-                         : a.p.select ? a.p.select
-                                      : "");
-        goto out;
-    }
-    if (a.exclude_system_false && q.select == SOQL_SELECT_STAR) {
-        q.select_system = true;
-    }
+    struct buf raw = {0};
     enum store_order order;
-    if (!store_order_of(&q, &order)) {
-        ret = send_error(conn, 400, "query.compiler.malformed",
-                         "This server supports only $order=:updated_at,:id (or :updated_at, or "
-                         ":id), ascending",
-                         "order", a.p.order);
+    if (!parse_request(conn, g, &a, &where, &q, &order, &ret)) {
         goto out;
     }
 
@@ -479,68 +570,23 @@ static enum MHD_Result serve_data(struct sserver *srv, struct MHD_Connection *co
         goto out;
     }
 
-    struct store_stats st;
-    store_stats(s, &st);
-    field_headers(g, &q, &fields, &types);
-    struct MHD_Response *r;
-    if (faulted && (f.kind == F_TRUNCATE || f.kind == F_STALL)) {
-        struct partial *p = calloc(1, sizeof(*p));
-        if (!p) {
-            ret = MHD_NO;
-            goto out;
-        }
-        p->srv = srv;
-        p->data = b.out.p;
-        p->len = b.out.len;
-        p->cut = b.out.len / 2;
-        p->truncate = f.kind == F_TRUNCATE;
-        p->stall_s = f.seconds;
-        b.out.p = NULL;
-        r = MHD_create_response_from_callback(p->len, 4096, partial_read, p, partial_free);
-    } else {
-        r = MHD_create_response_from_buffer(b.out.len, b.out.p, MHD_RESPMEM_MUST_FREE);
-        if (r) {
-            b.out.p = NULL;
-        }
-    }
+    struct MHD_Response *r = data_response(srv, &b.out, &f, faulted);
     if (!r) {
         ret = MHD_NO;
         goto out;
     }
-    char date[64], truth[64], etag[64], reqid[40];
-    http_date(hide != INT64_MAX ? f.start_ms : st.last_modified_ms, date, sizeof(date));
-    http_date(st.last_modified_ms, truth, sizeof(truth));
-    uint64_t n = atomic_load(&srv->requests);
-    snprintf(etag, sizeof(etag), "\"%016" PRIx64 "%s\"",
-             (uint64_t)(((uint64_t)st.last_modified_ms * 1000003u) ^ (uint64_t)st.overlay),
-             b.gzip ? "--gzip" : "");
-    snprintf(reqid, sizeof(reqid), "%016" PRIx64 "%016" PRIx64, (uint64_t)now_us(), n);
-    MHD_add_response_header(r, "Content-Type", "application/json;charset=utf-8");
-    MHD_add_response_header(r, "X-SODA2-Fields", fields ? fields : "[]");
-    MHD_add_response_header(r, "X-SODA2-Types", types ? types : "[]");
-    MHD_add_response_header(r, "X-SODA2-Data-Out-Of-Date", hide != INT64_MAX ? "true" : "false");
-    MHD_add_response_header(r, "X-SODA2-Truth-Last-Modified", truth);
-    MHD_add_response_header(r, "X-SODA2-Secondary-Last-Modified", date);
-    MHD_add_response_header(r, "Last-Modified", date);
-    MHD_add_response_header(r, "ETag", etag);
-    MHD_add_response_header(r, "X-Socrata-RequestId", reqid);
-    MHD_add_response_header(r, "Vary", "Accept-Encoding");
-    if (b.gzip) {
-        MHD_add_response_header(r, "Content-Encoding", "gzip");
-    }
+    data_headers(srv, r, s, &q, hide, b.gzip);
     ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     log_debug("request.served",
               "city=%s rows=%" PRIu64 " considered=%" PRIu64 " ms=%" PRId64 " gzip=%d",
               gen_city_file(g)->name, res.rows, res.considered, mono_ms() - t0, b.gzip);
 out:
-    free(fields);
-    free(types);
-    gen_buf_free(&raw);
-    gen_buf_free(&b.out);
+    buf_free(&raw);
+    buf_free(&b.out);
     soql_query_clear(&q);
     free(where);
-    gen_buf_free(&a.shortcut);
+    buf_free(&a.shortcut);
     return ret;
 }
 

@@ -1,55 +1,14 @@
 #define _GNU_SOURCE
-#include "gen.h"
+#include "tests/server/gen.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "timeutil.h"
-
-/* ---- Buffer ---- */
-
-void gen_buf_reserve(struct gen_buf *b, size_t extra)
-{
-    if (b->oom || b->len + extra + 1 <= b->cap) {
-        return;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-void gen_buf_put(struct gen_buf *b, const char *s, size_t n)
-{
-    gen_buf_reserve(b, n);
-    if (b->oom) {
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void gen_buf_puts(struct gen_buf *b, const char *s)
-{
-    gen_buf_put(b, s, strlen(s));
-}
-
-void gen_buf_free(struct gen_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
+#include "common/err.h"
+#include "common/timeutil.h"
+#include "common/tz.h"
 
 /* ---- Hashing ---- */
 
@@ -110,10 +69,6 @@ struct gen_city {
     uint64_t total_runs;
     uint64_t *block_prefix; /* runs started before each block of 4096 rows */
     size_t n_blocks;
-    /* The zone's UTC offsets: offset tz_off_s[k] from tz_at_ms[k] on (tz_at_ms[0] = INT64_MIN). */
-    int64_t *tz_at_ms;
-    int *tz_off_s;
-    size_t n_tz;
     struct col *cols;
     size_t n_cols;
     int text_col; /* a text column for malformations (address or first text), -1 none */
@@ -424,88 +379,10 @@ int64_t gen_anchor_ms(int64_t now_ms)
     return now_ms >= GEN_ANCHOR_MS ? GEN_ANCHOR_MS : now_ms - now_ms % 86400000;
 }
 
-static int zone_push(struct gen_city *g, size_t *cap, int64_t at_ms, int off_s)
-{
-    if (g->n_tz == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
-        int64_t *at = realloc(g->tz_at_ms, ncap * sizeof(*at));
-        if (!at) {
-            return -1;
-        }
-        g->tz_at_ms = at;
-        int *off = realloc(g->tz_off_s, ncap * sizeof(*off));
-        if (!off) {
-            return -1;
-        }
-        g->tz_off_s = off;
-        *cap = ncap;
-    }
-    g->tz_at_ms[g->n_tz] = at_ms;
-    g->tz_off_s[g->n_tz++] = off_s;
-    return 0;
-}
-
-/* The zone's offset changes from a year before the first base row to 30 years after the anchor,
- * found by probing once a day and bisecting to the second (a zone changing its offset twice
- * within one day would lose that pair; no city zone does). Outside the range the nearest known
- * offset applies. Reads the zone database through TZ: not thread-safe, done once per city. */
-static int zone_table(struct gen_city *g, char *errstr, size_t errstr_size)
-{
-    const char *zone = g->city->time_zone;
-    int64_t lo = (g->anchor_ms - GEN_SPAN_MS) / 1000 - 366 * 86400LL;
-    int64_t hi = g->anchor_ms / 1000 + 30 * 366 * 86400LL;
-    size_t cap = 0;
-    int prev;
-    if (tz_utc_offset_s(zone, lo, &prev) != 0) {
-        err_set(errstr, errstr_size, "unknown time zone %s", zone);
-        return -1;
-    }
-    if (zone_push(g, &cap, INT64_MIN, prev) != 0) {
-        goto oom;
-    }
-    for (int64_t t = lo + 86400; t <= hi; t += 86400) {
-        int off;
-        if (tz_utc_offset_s(zone, t, &off) != 0) {
-            err_set(errstr, errstr_size, "unknown time zone %s", zone);
-            return -1;
-        }
-        if (off == prev) {
-            continue;
-        }
-        int64_t a = t - 86400, b = t; /* offset(a) == prev, offset(b) == off */
-        while (b - a > 1) {
-            int64_t mid = a + (b - a) / 2;
-            int mo = prev;
-            tz_utc_offset_s(zone, mid, &mo); /* the zone is known by now */
-            if (mo == prev) {
-                a = mid;
-            } else {
-                b = mid;
-            }
-        }
-        if (zone_push(g, &cap, b * 1000, off) != 0) {
-            goto oom;
-        }
-        prev = off;
-    }
-    return 0;
-oom:
-    err_set(errstr, errstr_size, "out of memory");
-    return -1;
-}
-
 int64_t gen_local_ms(const struct gen_city *g, int64_t utc_ms)
 {
-    size_t lo = 0, hi = g->n_tz; /* the last entry with tz_at_ms <= utc_ms */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (g->tz_at_ms[mid] <= utc_ms) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return utc_ms + (g->n_tz ? (int64_t)g->tz_off_s[lo] * 1000 : 0);
+    int64_t s = utc_ms >= 0 ? utc_ms / 1000 : -((-utc_ms + 999) / 1000);
+    return utc_ms + (int64_t)tz_offset_at(g->city->tz, s) * 1000;
 }
 
 struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t rows,
@@ -568,9 +445,6 @@ struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t r
             }
         }
     }
-    if (zone_table(g, errstr, errstr_size) != 0) {
-        goto fail;
-    }
     /* Runs: count run starts per block. */
     g->n_blocks = (size_t)((rows >> BLOCK_SHIFT) + 1);
     g->block_prefix = calloc(g->n_blocks, sizeof(uint64_t));
@@ -608,8 +482,6 @@ void gen_city_destroy(struct gen_city *g)
     }
     free(g->cols);
     free(g->block_prefix);
-    free(g->tz_at_ms);
-    free(g->tz_off_s);
     free(g);
 }
 
@@ -774,36 +646,27 @@ static size_t format_coord(int64_t nano, char *out)
 void gen_row_free(struct gen_row *r)
 {
     free(r->vals);
-    free(r->arena);
+    buf_free(&r->arena);
     memset(r, 0, sizeof(*r));
 }
 
-static void arena_reserve(struct gen_row *r, size_t n)
-{
-    if (r->used + n + 1 <= r->cap) {
-        return;
-    }
-    size_t cap = r->cap ? r->cap : 4096;
-    while (cap < r->used + n + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(r->arena, cap);
-    if (!p) {
-        abort(); /* out of memory in a test server: nothing sensible to do */
-    }
-    r->arena = p;
-    r->cap = cap;
-}
-
+/* Value k: n bytes from s (NULL: n bytes of 'X'), NUL-terminated in the arena. */
 static void set_val(struct gen_row *r, size_t k, enum gen_kind kind, const char *s, size_t n)
 {
-    arena_reserve(r, n);
-    memcpy(r->arena + r->used, s, n);
-    r->arena[r->used + n] = '\0';
-    r->vals[k].off = (uint32_t)r->used;
+    size_t off = r->arena.len;
+    if (buf_reserve(&r->arena, n + 1) != 0) {
+        abort(); /* out of memory in a test server: nothing sensible to do */
+    }
+    if (s) {
+        memcpy(r->arena.p + off, s, n);
+    } else {
+        memset(r->arena.p + off, 'X', n);
+    }
+    r->arena.len += n;
+    buf_putc(&r->arena, '\0'); /* the separator; buf keeps one more NUL after it */
+    r->vals[k].off = (uint32_t)off;
     r->vals[k].len = (uint32_t)n;
     r->vals[k].kind = (uint8_t)kind;
-    r->used += n + 1;
 }
 
 static void set_str(struct gen_row *r, size_t k, const char *s)
@@ -840,27 +703,21 @@ static void format_time_col(int64_t local_ms, enum time_format fmt, char *out)
     *p = '\0';
 }
 
-void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned malformed_k,
-                  struct gen_row *r)
-{
-    const struct city *city = g->city;
-    const struct gen_hints *hints = &g->hints;
-    if (r->n_vals < g->n_cols) {
-        free(r->vals);
-        r->vals = calloc(g->n_cols, sizeof(struct gen_val));
-        if (!r->vals) {
-            abort();
-        }
-        r->n_vals = g->n_cols;
-    }
-    r->used = 0;
-    uint64_t i = m->index;
-    gen_format_id(i, r->id);
-    format_ts(m->created_ms, true, r->created);
-    format_ts(m->updated_ms, true, r->updated);
-    r->malformed = gen_malformed_kind(g, i, malformed_k);
+/* What the columns of one row are made from. */
+struct row_basis {
+    uint64_t i, report_start;
+    int64_t occ_local, rep_local; /* wall times in the city's zone (ms, read as UTC) */
+    uint64_t hc;                  /* the hash behind the coordinates and the address */
+    int coord_state;              /* 0 present, 1 "0", 2 redacted, 3 omitted */
+    char lat_s[32], lon_s[32];
+};
 
-    /* Occurred: hours to weeks before the origin; some versions move it by up to 40 days. */
+/* Occurred: hours to weeks before the origin; some versions move it by up to 40 days.
+ * Reported up to 6 hours later. Both as wall times in the city's zone, daylight saving
+ * included. */
+static void basis_times(const struct gen_city *g, const struct gen_meta *m, struct row_basis *rb)
+{
+    uint64_t i = rb->i;
     uint64_t hd = hrow(g, i, 21);
     int64_t delta = (hd % 10 < 7) ? (int64_t)(1 + hd / 10 % 48) * 3600000
                                   : (int64_t)(1 + hd / 10 % (21 * 24)) * 3600000;
@@ -880,183 +737,191 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
         rep = m->origin_ms;
     }
     rep -= ((rep % 60000) + 60000) % 60000;
-    /* Wall times in the city's zone, daylight saving included. */
-    int64_t occ_local = gen_local_ms(g, occ), rep_local = gen_local_ms(g, rep);
+    rb->occ_local = gen_local_ms(g, occ);
+    rb->rep_local = gen_local_ms(g, rep);
+}
 
-    /* Coordinates: 1 in 100 "0", 1 in 100 redacted (or omitted), 1 in 100 omitted. */
-    uint64_t hc = hrow(g, i, 23);
-    int coord_state = hc % 100 == 0 ? 1 : hc % 100 == 1 ? 2 : hc % 100 == 2 ? 3 : 0;
-    if (coord_state == 2 && !hints->redacted) {
-        coord_state = 3;
+/* Coordinates: 1 in 100 "0", 1 in 100 redacted (or omitted), 1 in 100 omitted. */
+static void basis_coords(const struct gen_city *g, struct row_basis *rb)
+{
+    const struct city *city = g->city;
+    uint64_t hc = rb->hc = hrow(g, rb->i, 23);
+    rb->coord_state = hc % 100 == 0 ? 1 : hc % 100 == 1 ? 2 : hc % 100 == 2 ? 3 : 0;
+    if (rb->coord_state == 2 && !g->hints.redacted) {
+        rb->coord_state = 3;
     }
     double lat =
         city->bbox[0] + (double)(hc >> 11 & 0xfffff) / 1048576.0 * (city->bbox[2] - city->bbox[0]);
     double lon =
         city->bbox[1] + (double)(hc >> 31 & 0xfffff) / 1048576.0 * (city->bbox[3] - city->bbox[1]);
-    char lat_s[32], lon_s[32];
-    if (coord_state == 1) {
-        strcpy(lat_s, "0");
-        strcpy(lon_s, "0");
+    if (rb->coord_state == 1) {
+        strcpy(rb->lat_s, "0");
+        strcpy(rb->lon_s, "0");
     } else {
-        format_coord((int64_t)(lat * 1e9), lat_s);
-        format_coord((int64_t)(lon * 1e9), lon_s);
+        format_coord((int64_t)(lat * 1e9), rb->lat_s);
+        format_coord((int64_t)(lon * 1e9), rb->lon_s);
     }
+}
 
-    uint64_t report_start = i;
-    if (hints->rows_per_report > 1) {
-        /* Consecutive rows share a report: a row starts a report 1 in 2 times, or after
-         * rows_per_report rows. */
-        while (report_start > 0 && i - report_start + 1 < (uint64_t)hints->rows_per_report &&
-               hrow(g, report_start, 29) % 2 != 0) {
-            report_start--;
-        }
+/* Consecutive rows share a report: a row starts a report 1 in 2 times, or after
+ * rows_per_report rows. */
+static void basis_report(const struct gen_city *g, struct row_basis *rb)
+{
+    uint64_t i = rb->i, start = i;
+    while (g->hints.rows_per_report > 1 && start > 0 &&
+           i - start + 1 < (uint64_t)g->hints.rows_per_report && hrow(g, start, 29) % 2 != 0) {
+        start--;
     }
+    rb->report_start = start;
+}
 
+static void put_number(struct gen_row *r, size_t k, uint64_t v, int width)
+{
+    char buf[32];
+    *put_digits(buf, v, width) = '\0';
+    set_str(r, k, buf);
+}
+
+/* The location object of the city's shape. */
+static void put_location(const struct gen_city *g, struct gen_row *r, size_t k,
+                         const struct row_basis *rb)
+{
     char buf[512];
-    for (size_t k = 0; k < g->n_cols; k++) {
-        const struct col *c = &g->cols[k];
-        uint64_t h = hrow(g, i, 100 + k + (c->versioned ? 977u * m->version : 0));
-        r->vals[k].kind = GEN_OMIT;
-        if (c->null_one_in && (h >> 32) % c->null_one_in == 0) {
-            continue;
-        }
-        switch (c->role) {
-        case R_ID: {
-            char *p = put_digits(buf, 10000000 + i, 1);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_REPORT: {
-            int64_t ms = m->origin_ms;
-            struct civil_time ct;
-            us_to_civil(ms * 1000, &ct);
-            char *p = put_digits(buf, (uint64_t)ct.year, 4);
-            *p++ = '-';
-            p = put_digits(p, 100000 + report_start, 7);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_OCC:
-            format_ts(c->date_only ? occ_local - ((occ_local % 86400000) + 86400000) % 86400000
-                                   : occ_local,
-                      false, buf);
-            set_str(r, k, buf);
-            break;
-        case R_REP:
-            format_ts(c->date_only ? rep_local - ((rep_local % 86400000) + 86400000) % 86400000
-                                   : rep_local,
-                      false, buf);
-            set_str(r, k, buf);
-            break;
-        case R_OCC_TIME:
-            format_time_col(occ_local, c->tfmt, buf);
-            set_str(r, k, buf);
-            break;
-        case R_REP_TIME:
-            format_time_col(rep_local, c->tfmt, buf);
-            set_str(r, k, buf);
-            break;
-        case R_CATEGORY:
-            if (city->n_categories == 0 || h % 200 == 0) {
-                set_str(r, k, "UNCLASSIFIED OFFENSE");
-            } else {
-                set_str(r, k, city->categories[(h >> 8) % city->n_categories].source);
-            }
-            break;
-        case R_LAT:
-        case R_LON:
-            if (coord_state == 3) {
-                break;
-            }
-            set_str(r, k, coord_state == 2 ? hints->redacted : c->role == R_LAT ? lat_s : lon_s);
-            break;
-        case R_LOCATION: {
-            if (coord_state == 3 || coord_state == 2) {
-                break;
-            }
-            int n;
-            if (hints->location_shape == LOC_POINT) {
-                n = snprintf(buf, sizeof(buf), "{\"type\":\"Point\",\"coordinates\":[%s,%s]}",
-                             lon_s, lat_s);
-            } else if (hints->location_shape == LOC_LATLON) {
-                n = snprintf(buf, sizeof(buf), "{\"latitude\":\"%s\",\"longitude\":\"%s\"}", lat_s,
-                             lon_s);
-            } else {
-                n = snprintf(buf, sizeof(buf),
-                             "{\"latitude\":\"%s\",\"longitude\":\"%s\",\"human_address\":"
-                             "\"{\\\"address\\\": \\\"%03u%s %c %s\\\", \\\"city\\\": \\\"\\\", "
-                             "\\\"state\\\": \\\"\\\", \\\"zip\\\": \\\"\\\"}\"}",
-                             lat_s, lon_s, (unsigned)(hc % 120), "XX", dirs[hc >> 8 & 3],
-                             street_names[(hc >> 12) % 16]);
-            }
-            set_val(r, k, GEN_RAW, buf, (size_t)n);
-            break;
-        }
-        case R_BOOL:
-            if (h % 4 == 0) {
-                set_val(r, k, GEN_RAW, "true", 4);
-            } else {
-                set_val(r, k, GEN_RAW, "false", 5);
-            }
-            break;
-        case R_VALUES:
-        case R_TEXT:
-            set_str(r, k, c->values[(h >> 8) % c->n_values]);
-            break;
-        case R_AREA: {
-            char *p = put_digits(buf, 1 + h % 25, 3);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_BEAT: {
-            char *p = put_digits(buf, 100 + h % 2400, 4);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_ADDRESS:
-            snprintf(buf, sizeof(buf), "%03uXX %c %s", (unsigned)(hc % 120), dirs[hc >> 8 & 3],
-                     street_names[(hc >> 12) % 16]);
-            set_str(r, k, buf);
-            break;
-        case R_CODE: {
-            char *p = put_digits(buf, h % 2000, 4);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_YEAR: {
-            struct civil_time ct;
-            us_to_civil(occ_local * 1000, &ct);
-            char *p = put_digits(buf, (uint64_t)ct.year, 4);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_TIMESTAMP: {
-            int64_t t = gen_local_ms(g, m->updated_ms - (int64_t)(h % (3600 * 48)) * 1000);
-            format_ts(t - ((t % 1000) + 1000) % 1000, false, buf);
-            set_str(r, k, buf);
-            break;
-        }
-        case R_BIGNUM: {
-            char *p = put_digits(buf, 1000000 + h % 1000000, 1);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        case R_SMALLNUM: {
-            char *p = put_digits(buf, 1 + h % 99, 1);
-            *p = '\0';
-            set_str(r, k, buf);
-            break;
-        }
-        }
+    int n;
+    if (g->hints.location_shape == LOC_POINT) {
+        n = snprintf(buf, sizeof(buf), "{\"type\":\"Point\",\"coordinates\":[%s,%s]}", rb->lon_s,
+                     rb->lat_s);
+    } else if (g->hints.location_shape == LOC_LATLON) {
+        n = snprintf(buf, sizeof(buf), "{\"latitude\":\"%s\",\"longitude\":\"%s\"}", rb->lat_s,
+                     rb->lon_s);
+    } else {
+        n = snprintf(buf, sizeof(buf),
+                     "{\"latitude\":\"%s\",\"longitude\":\"%s\",\"human_address\":"
+                     "\"{\\\"address\\\": \\\"%03u%s %c %s\\\", \\\"city\\\": \\\"\\\", "
+                     "\\\"state\\\": \\\"\\\", \\\"zip\\\": \\\"\\\"}\"}",
+                     rb->lat_s, rb->lon_s, (unsigned)(rb->hc % 120), "XX", dirs[rb->hc >> 8 & 3],
+                     street_names[(rb->hc >> 12) % 16]);
     }
+    set_val(r, k, GEN_RAW, buf, (size_t)n);
+}
 
+/* Column k of the row (c->role says what it holds; h is the column's hash). One case per role,
+ * read as a table of what each kind of column looks like, so kept in one switch. */
+static void make_value(const struct gen_city *g, const struct gen_meta *m, struct gen_row *r,
+                       size_t k, uint64_t h, const struct row_basis *rb)
+{
+    const struct city *city = g->city;
+    const struct gen_hints *hints = &g->hints;
+    const struct col *c = &g->cols[k];
+    char buf[512];
+    switch (c->role) {
+    case R_ID:
+        put_number(r, k, 10000000 + rb->i, 1);
+        break;
+    case R_REPORT: {
+        int64_t ms = m->origin_ms;
+        struct civil_time ct;
+        us_to_civil(ms * 1000, &ct);
+        char *p = put_digits(buf, (uint64_t)ct.year, 4);
+        *p++ = '-';
+        p = put_digits(p, 100000 + rb->report_start, 7);
+        *p = '\0';
+        set_str(r, k, buf);
+        break;
+    }
+    case R_OCC:
+        format_ts(c->date_only ? rb->occ_local - ((rb->occ_local % 86400000) + 86400000) % 86400000
+                               : rb->occ_local,
+                  false, buf);
+        set_str(r, k, buf);
+        break;
+    case R_REP:
+        format_ts(c->date_only ? rb->rep_local - ((rb->rep_local % 86400000) + 86400000) % 86400000
+                               : rb->rep_local,
+                  false, buf);
+        set_str(r, k, buf);
+        break;
+    case R_OCC_TIME:
+        format_time_col(rb->occ_local, c->tfmt, buf);
+        set_str(r, k, buf);
+        break;
+    case R_REP_TIME:
+        format_time_col(rb->rep_local, c->tfmt, buf);
+        set_str(r, k, buf);
+        break;
+    case R_CATEGORY:
+        if (city->n_categories == 0 || h % 200 == 0) {
+            set_str(r, k, "UNCLASSIFIED OFFENSE");
+        } else {
+            set_str(r, k, city->categories[(h >> 8) % city->n_categories].source);
+        }
+        break;
+    case R_LAT:
+    case R_LON:
+        if (rb->coord_state == 3) {
+            break;
+        }
+        set_str(r, k,
+                rb->coord_state == 2 ? hints->redacted
+                : c->role == R_LAT   ? rb->lat_s
+                                     : rb->lon_s);
+        break;
+    case R_LOCATION:
+        if (rb->coord_state != 3 && rb->coord_state != 2) {
+            put_location(g, r, k, rb);
+        }
+        break;
+    case R_BOOL:
+        if (h % 4 == 0) {
+            set_val(r, k, GEN_RAW, "true", 4);
+        } else {
+            set_val(r, k, GEN_RAW, "false", 5);
+        }
+        break;
+    case R_VALUES:
+    case R_TEXT:
+        set_str(r, k, c->values[(h >> 8) % c->n_values]);
+        break;
+    case R_AREA:
+        put_number(r, k, 1 + h % 25, 3);
+        break;
+    case R_BEAT:
+        put_number(r, k, 100 + h % 2400, 4);
+        break;
+    case R_ADDRESS:
+        snprintf(buf, sizeof(buf), "%03uXX %c %s", (unsigned)(rb->hc % 120), dirs[rb->hc >> 8 & 3],
+                 street_names[(rb->hc >> 12) % 16]);
+        set_str(r, k, buf);
+        break;
+    case R_CODE:
+        put_number(r, k, h % 2000, 4);
+        break;
+    case R_YEAR: {
+        struct civil_time ct;
+        us_to_civil(rb->occ_local * 1000, &ct);
+        char *p = put_digits(buf, (uint64_t)ct.year, 4);
+        *p = '\0';
+        set_str(r, k, buf);
+        break;
+    }
+    case R_TIMESTAMP: {
+        int64_t t = gen_local_ms(g, m->updated_ms - (int64_t)(h % (3600 * 48)) * 1000);
+        format_ts(t - ((t % 1000) + 1000) % 1000, false, buf);
+        set_str(r, k, buf);
+        break;
+    }
+    case R_BIGNUM:
+        put_number(r, k, 1000000 + h % 1000000, 1);
+        break;
+    case R_SMALLNUM:
+        put_number(r, k, 1 + h % 99, 1);
+        break;
+    }
+}
+
+/* The malformation of a malformed row, over the values already made. */
+static void malform(const struct gen_city *g, struct gen_row *r)
+{
     switch (r->malformed) {
     case GEN_MAL_NO_ID:
         if (g->id_col >= 0) {
@@ -1083,20 +948,44 @@ void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned m
     case GEN_MAL_HUGE: {
         int k = g->text_col >= 0 ? g->text_col : g->id_col;
         if (k >= 0) {
-            size_t n = 100 * 1024;
-            arena_reserve(r, n);
-            memset(r->arena + r->used, 'X', n);
-            r->arena[r->used + n] = '\0';
-            r->vals[k].off = (uint32_t)r->used;
-            r->vals[k].len = (uint32_t)n;
-            r->vals[k].kind = GEN_STR;
-            r->used += n + 1;
+            set_val(r, (size_t)k, GEN_STR, NULL, 100 * 1024);
         }
         break;
     }
     default:
         break;
     }
+}
+
+void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned malformed_k,
+                  struct gen_row *r)
+{
+    if (r->n_vals < g->n_cols) {
+        free(r->vals);
+        r->vals = calloc(g->n_cols, sizeof(struct gen_val));
+        if (!r->vals) {
+            abort();
+        }
+        r->n_vals = g->n_cols;
+    }
+    buf_reset(&r->arena);
+    struct row_basis rb = {.i = m->index};
+    gen_format_id(rb.i, r->id);
+    format_ts(m->created_ms, true, r->created);
+    format_ts(m->updated_ms, true, r->updated);
+    r->malformed = gen_malformed_kind(g, rb.i, malformed_k);
+    basis_times(g, m, &rb);
+    basis_coords(g, &rb);
+    basis_report(g, &rb);
+    for (size_t k = 0; k < g->n_cols; k++) {
+        const struct col *c = &g->cols[k];
+        uint64_t h = hrow(g, rb.i, 100 + k + (c->versioned ? 977u * m->version : 0));
+        r->vals[k].kind = GEN_OMIT;
+        if (!c->null_one_in || (h >> 32) % c->null_one_in != 0) {
+            make_value(g, m, r, k, h, &rb);
+        }
+    }
+    malform(g, r);
 }
 
 const char *gen_value(void *ctx, int col)
@@ -1115,45 +1004,18 @@ const char *gen_value(void *ctx, int col)
     if (col < 0 || (size_t)col >= rc->g->n_cols || rc->r->vals[col].kind == GEN_OMIT) {
         return NULL;
     }
-    return rc->r->arena + rc->r->vals[col].off;
+    return rc->r->arena.p + rc->r->vals[col].off;
 }
 
-/* Escape for JSON: quotes, backslashes and control characters; other bytes (also invalid
- * UTF-8, on purpose) pass through. */
-static void put_escaped(struct gen_buf *b, const char *s, size_t n)
-{
-    gen_buf_reserve(b, n + 2);
-    if (b->oom) {
-        return;
-    }
-    size_t start = 0;
-    for (size_t j = 0; j < n; j++) {
-        unsigned char ch = (unsigned char)s[j];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') {
-            continue;
-        }
-        gen_buf_put(b, s + start, j - start);
-        char esc[8];
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\', esc[1] = (char)ch, esc[2] = '\0';
-        } else {
-            snprintf(esc, sizeof(esc), "\\u%04x", ch);
-        }
-        gen_buf_puts(b, esc);
-        start = j + 1;
-    }
-    gen_buf_put(b, s + start, n - start);
-}
-
-static void put_field(struct gen_buf *b, const struct gen_city *g, const struct gen_row *r,
-                      size_t k, bool *first)
+static void put_field(struct buf *b, const struct gen_city *g, const struct gen_row *r, size_t k,
+                      bool *first)
 {
     const struct gen_val *v = &r->vals[k];
     if (v->kind == GEN_OMIT) {
         return;
     }
     const struct col *c = &g->cols[k];
-    gen_buf_reserve(b, c->key_len + v->len + 4);
+    buf_reserve(b, c->key_len + v->len + 4);
     if (b->oom) {
         return;
     }
@@ -1166,42 +1028,41 @@ static void put_field(struct gen_buf *b, const struct gen_city *g, const struct 
     p += c->key_len;
     b->len = (size_t)(p - b->p);
     if (v->kind == GEN_RAW) {
-        gen_buf_put(b, r->arena + v->off, v->len);
+        buf_put(b, r->arena.p + v->off, v->len);
     } else {
-        b->p[b->len++] = '"';
-        put_escaped(b, r->arena + v->off, v->len);
-        gen_buf_put(b, "\"", 1);
+        /* Invalid UTF-8 (a malformed row) passes through on purpose. */
+        buf_put_json_string(b, r->arena.p + v->off, v->len);
     }
 }
 
-static void put_system(struct gen_buf *b, const struct gen_row *r, int col, bool *first)
+static void put_system(struct buf *b, const struct gen_row *r, int col, bool *first)
 {
     if (!*first) {
-        gen_buf_put(b, ",", 1);
+        buf_put(b, ",", 1);
     }
     *first = false;
     switch (col) {
     case GEN_COL_ID:
-        gen_buf_put(b, "\":id\":\"", 7);
-        gen_buf_put(b, r->id, GEN_ID_LEN);
+        buf_put(b, "\":id\":\"", 7);
+        buf_put(b, r->id, GEN_ID_LEN);
         break;
     case GEN_COL_CREATED:
-        gen_buf_put(b, "\":created_at\":\"", 15);
-        gen_buf_puts(b, r->created);
+        buf_put(b, "\":created_at\":\"", 15);
+        buf_puts(b, r->created);
         break;
     default:
-        gen_buf_put(b, "\":updated_at\":\"", 15);
-        gen_buf_puts(b, r->updated);
+        buf_put(b, "\":updated_at\":\"", 15);
+        buf_puts(b, r->updated);
         break;
     }
-    gen_buf_put(b, "\"", 1);
+    buf_put(b, "\"", 1);
 }
 
 void gen_row_json(const struct gen_city *g, const struct gen_row *r, bool system, const int *cols,
-                  size_t n_cols, struct gen_buf *out)
+                  size_t n_cols, struct buf *out)
 {
     bool first = true;
-    gen_buf_put(out, "{", 1);
+    buf_put(out, "{", 1);
     if (system) {
         put_system(out, r, GEN_COL_ID, &first);
         put_system(out, r, GEN_COL_CREATED, &first);
@@ -1220,5 +1081,5 @@ void gen_row_json(const struct gen_city *g, const struct gen_row *r, bool system
             }
         }
     }
-    gen_buf_put(out, "}", 1);
+    buf_put(out, "}", 1);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of the local Socrata server: a keyset walk over every row of one city, the way the
 # producer pages, timed end to end with curl. Prints rows/s for plain and gzip bodies.
-#   infra/socrata/bench.sh [BUILD_DIR] [ROWS] [PAGE]
+#   tests/server/bench.sh [BUILD_DIR] [ROWS] [PAGE]
 set -euo pipefail
 BUILD=${1:-build}
 ROWS=${2:-1000000}

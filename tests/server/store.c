@@ -1,4 +1,4 @@
-#include "store.h"
+#include "tests/server/store.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 struct entry {
     uint64_t index;
@@ -271,7 +271,7 @@ struct walk {
     struct store_city *s;
     const struct soql_query *q;
     struct gen_row row;
-    struct gen_buf *out;
+    struct buf *out;
     size_t flush_bytes;
     store_flush_fn flush;
     void *ctx;
@@ -313,7 +313,7 @@ static void offer(struct walk *w, const struct gen_meta *m)
         w->res->considered++;
     }
     if (w->res->rows > 0) {
-        gen_buf_put(w->out, "\n,", 2);
+        buf_put(w->out, "\n,", 2);
     }
     if (q->select == SOQL_SELECT_LIST) {
         gen_row_json(g, &w->row, false, q->columns, q->n_columns, w->out);
@@ -447,8 +447,8 @@ static void walk_by_id(struct walk *w, int64_t hide_after_ms)
 }
 
 void store_query(struct store_city *s, const struct soql_query *q, enum store_order order,
-                 int64_t hide_after_ms, struct gen_buf *out, size_t flush_bytes,
-                 store_flush_fn flush, void *ctx, struct store_result *res)
+                 int64_t hide_after_ms, struct buf *out, size_t flush_bytes, store_flush_fn flush,
+                 void *ctx, struct store_result *res)
 {
     memset(res, 0, sizeof(*res));
     pthread_rwlock_rdlock(&s->lock);
@@ -462,7 +462,7 @@ void store_query(struct store_city *s, const struct soql_query *q, enum store_or
     if (q->select == SOQL_SELECT_COUNT && !q->where && hide_after_ms == INT64_MAX) {
         res->rows = gen_rows(s->g) + s->new_rows;
     } else {
-        gen_buf_put(out, "[", 1);
+        buf_put(out, "[", 1);
         if (order == STORE_ORDER_UPDATED) {
             walk_by_updated(&w, hide_after_ms);
         } else {
@@ -474,9 +474,9 @@ void store_query(struct store_city *s, const struct soql_query *q, enum store_or
     if (q->select == SOQL_SELECT_COUNT) {
         char buf[64];
         snprintf(buf, sizeof(buf), "[{\"count\":\"%" PRIu64 "\"}]\n", res->rows);
-        gen_buf_puts(out, buf);
+        buf_puts(out, buf);
     } else {
-        gen_buf_put(out, "]\n", 2);
+        buf_put(out, "]\n", 2);
     }
     gen_row_free(&w.row);
 }

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gen.h"
-#include "soql.h"
+#include "tests/server/gen.h"
+#include "tests/server/soql.h"
 
 struct store_city;
 
@@ -52,7 +52,7 @@ enum store_order { STORE_ORDER_UPDATED = 0, STORE_ORDER_ID };
 bool store_order_of(const struct soql_query *q, enum store_order *order);
 
 /* Called when out holds at least flush_bytes; the callee consumes out (sets len to 0). */
-typedef void (*store_flush_fn)(void *ctx, struct gen_buf *out);
+typedef void (*store_flush_fn)(void *ctx, struct buf *out);
 
 struct store_result {
     uint64_t rows;       /* rows written (or counted) */
@@ -63,7 +63,7 @@ struct store_result {
  * whenever out grows past flush_bytes (flush may be NULL: everything stays in out). Overlay
  * entries stamped after hide_after_ms are invisible (a lagging replica; INT64_MAX: none). */
 void store_query(struct store_city *s, const struct soql_query *q, enum store_order order,
-                 int64_t hide_after_ms, struct gen_buf *out, size_t flush_bytes,
-                 store_flush_fn flush, void *ctx, struct store_result *res);
+                 int64_t hide_after_ms, struct buf *out, size_t flush_bytes, store_flush_fn flush,
+                 void *ctx, struct store_result *res);
 
 #endif

@@ -1,4 +1,4 @@
-#include "soql.h"
+#include "tests/server/soql.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 #define CODE_MALFORMED "query.compiler.malformed"
 #define CODE_NO_COLUMN "query.soql.no-such-column"

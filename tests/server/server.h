@@ -1,12 +1,12 @@
 /* The local Socrata-compatible HTTP server: GET /resource/<dataset>.json for every city, with
  * the SoQL subset of soql.h, Socrata's headers, gzip, and admin endpoints to inject faults and
- * changes (see the comment block at the top of server.c and infra/socrata/README.md). */
+ * changes (see the comment block at the top of server.c and tests/server/README.md). */
 #ifndef BLOTTER_SOCRATA_SERVER_H
 #define BLOTTER_SOCRATA_SERVER_H
 
 #include <stddef.h>
 
-#include "store.h"
+#include "tests/server/store.h"
 
 struct sserver;
 

@@ -19,8 +19,9 @@
 
 #include <jansson.h>
 
-#include "city.h"
-#include "soql.h"
+#include "common/buf.h"
+#include "producers/city.h"
+#include "tests/server/soql.h"
 
 /* Column ids of the system fields (data fields are 0..n_cols-1). */
 #define GEN_COL_ID      (-1)
@@ -32,17 +33,6 @@
 
 #define GEN_SPAN_MS (3LL * 365 * 86400 * 1000) /* base rows' :updated_at span */
 #define GEN_MAX_RUN 500                        /* longest run of equal :updated_at */
-
-/* A growable byte buffer. */
-struct gen_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-void gen_buf_reserve(struct gen_buf *b, size_t extra);
-void gen_buf_put(struct gen_buf *b, const char *s, size_t n);
-void gen_buf_puts(struct gen_buf *b, const char *s);
-void gen_buf_free(struct gen_buf *b);
 
 /* The city file's "generator" hints (producers/cities/README.md). */
 struct gen_hints {
@@ -65,15 +55,14 @@ struct gen_city;
 
 /* Build the generator of a city (borrowing city, which must outlive it). anchor_ms: base rows'
  * :updated_at lie in [anchor - 3 years, anchor - 1 hour). NULL with errstr on failure (bad
- * generator hints, no fields). Not thread-safe: it reads the zone database through TZ (see
- * timeutil.h); build every city before serving. */
+ * generator hints, no fields). */
 struct gen_city *gen_city_new(const struct city *city, uint64_t seed, uint64_t rows,
                               int64_t anchor_ms, char *errstr, size_t errstr_size);
 void gen_city_destroy(struct gen_city *g);
 
 const struct city *gen_city_file(const struct gen_city *g);
-/* The wall time (ms, read as UTC) in the city's zone at instant utc_ms. Thread-safe (a table
- * built by gen_city_new). */
+/* The wall time (ms, read as UTC) in the city's zone at instant utc_ms. Thread-safe (the
+ * city's zone, common/tz.h). */
 int64_t gen_local_ms(const struct gen_city *g, int64_t utc_ms);
 uint64_t gen_rows(const struct gen_city *g);
 size_t gen_n_cols(const struct gen_city *g);
@@ -127,8 +116,7 @@ struct gen_val {
 struct gen_row {
     struct gen_val *vals;
     size_t n_vals;
-    char *arena;
-    size_t used, cap;
+    struct buf arena; /* the values, one after another */
     char id[GEN_ID_LEN + 1], created[32], updated[32];
     int malformed; /* 0, or the malformation kind 1..5 */
 };
@@ -160,7 +148,7 @@ const char *gen_value(void *ctx, int col);
 /* Append the row as a JSON object: system fields when system, then either every data field
  * (cols NULL) or the listed columns in order. Null (omitted) values are left out. */
 void gen_row_json(const struct gen_city *g, const struct gen_row *r, bool system, const int *cols,
-                  size_t n_cols, struct gen_buf *out);
+                  size_t n_cols, struct buf *out);
 
 /* Format an :id / parse one back (false when s is not an id of this server). */
 void gen_format_id(uint64_t index, char out[GEN_ID_LEN + 1]);

@@ -1,0 +1,19 @@
+/* UTF-8 validity, the one check of every Blotter program (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). Pure. */
+#ifndef BLOTTER_UTF8_H
+#define BLOTTER_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length (1..4) of the valid UTF-8 sequence starting at s (avail bytes readable), or 0 when
+ * the bytes there are not one. */
+size_t utf8_seq_len(const unsigned char *s, size_t avail);
+
+/* Whether s[0..n) is valid UTF-8. */
+bool utf8_valid(const char *s, size_t n);
+
+/* The same for a NUL-terminated string. */
+bool utf8_valid_str(const char *s);
+
+#endif

@@ -1,0 +1,54 @@
+/* The consumer's intake: the librdkafka consumer of the city topics, its group membership
+ * (rebalances, static membership through the properties), pausing while the warehouse is
+ * down, filling batches, lag metrics and storing offsets. For --replay it reads the planned
+ * ranges (consumers/replay.h) under a group of its own and stores nothing.
+ *
+ * Everything polled while the partitions are paused (or while waiting) is carried into the next
+ * batch, so nothing is dropped and the group never evicts us for not polling. */
+#ifndef BLOTTER_INTAKE_H
+#define BLOTTER_INTAKE_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "consumers/batch.h"
+#include "consumers/settings.h"
+#include "consumers/stats.h"
+
+struct intake;
+
+/* The consumer handle (not subscribed yet). also_poll (may be NULL) is a producer whose
+ * delivery reports are served on every poll. NULL with errstr on a bad configuration. */
+struct intake *intake_new(const struct consumer_settings *set, struct consumer_stats *stats,
+                          rd_kafka_t *also_poll, char *errstr, size_t errstr_size);
+/* Leave the group (committing what was stored) and free everything; carried messages are
+ * dropped unstored (re-read after a restart). NULL is a no-op. */
+void intake_destroy(struct intake *in);
+
+/* Subscribe to the city topics, or plan the replay and assign its ranges. */
+enum err_class intake_start(struct intake *in, char *errstr, size_t errstr_size);
+
+/* Fill b: carried messages first, then polls until batch_size messages or batch_timeout_ms
+ * after the first one. Returns with an empty batch after ~100 ms of nothing. */
+void intake_collect(struct intake *in, struct batch *b);
+/* Wait ms while polling (what arrives is carried), unless a stop is requested. */
+void intake_wait(struct intake *in, long ms);
+/* Pause or resume every assigned partition (idempotent). */
+void intake_pause(struct intake *in, bool paused);
+/* The batch is done: store each partition's next offset (a replay only notes its progress). */
+void intake_store(struct intake *in, const struct batch *b);
+/* Every turn of the main loop: publishes the lag per partition every 2 s (at once after an
+ * assignment). */
+void intake_tick(struct intake *in);
+
+/* Whether partitions are ours (readiness; idle time counts only then). */
+bool intake_assigned(const struct intake *in);
+/* Messages carried into the next batch. */
+size_t intake_carried(const struct intake *in);
+/* A replay read every partition to its end. */
+bool intake_replay_done(const struct intake *in);
+bool intake_is_replay(const struct intake *in);
+
+#endif

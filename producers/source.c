@@ -1,0 +1,24 @@
+/* The source kinds there are. See source.h. */
+#include "producers/source.h"
+
+#include <string.h>
+
+#include "producers/socrata.h"
+
+static const struct source_kind *const kinds[] = {&socrata_kind};
+
+const struct source_kind *source_kind_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kinds[i]->name, name) == 0) {
+            return kinds[i];
+        }
+    }
+    return NULL;
+}
+
+const struct source_kind *source_kind_of(const struct city *city)
+{
+    (void)city;
+    return &socrata_kind;
+}
