@@ -296,8 +296,8 @@ void config_print_markdown(FILE *out, unsigned prog)
             snprintf(env, sizeof(env), "`%s`%s", e, (d->flags & F_SECRET) ? " (or `_FILE`)" : "");
         }
         char progs[48] = "";
-        const char *names[] = {"producer", "consumer", "server"};
-        for (int p = 0; p < 3; p++) {
+        const char *names[] = {"producer", "consumer", "server", "dashboard"};
+        for (int p = 0; p < 4; p++) {
             if (d->progs & (1u << p)) {
                 snprintf(progs + strlen(progs), sizeof(progs) - strlen(progs), "%s%s",
                          *progs ? ", " : "", names[p]);

@@ -5,5 +5,6 @@ _blotter_off=${BLOTTER_STACK_PORT_OFFSET:-0}
 export BLOTTER_KAFKA_BROKERS=127.0.0.1:$((19092 + _blotter_off))
 export BLOTTER_REDIS_URL=redis://127.0.0.1:$((16379 + _blotter_off))/0
 export BLOTTER_PG_DSN=postgresql://blotter@127.0.0.1:$((15432 + _blotter_off))/blotter
+export BLOTTER_READER_PG_DSN=postgresql://blotter_reader@127.0.0.1:$((15432 + _blotter_off))/blotter
 export BLOTTER_SOCRATA_BASE_URL=http://127.0.0.1:$((18080 + _blotter_off))
 unset _blotter_off

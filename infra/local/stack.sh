@@ -166,6 +166,17 @@ pg_up() {
     if ! psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -tAc "select 1 from pg_database where datname='blotter'" | grep -q 1; then
         psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qc "create database blotter" >/dev/null
     fi
+    # The dashboard's read-only role (schemas/warehouse/005_dashboard.sql creates it NOLOGIN and
+    # grants it SELECT); here, where every local login is trusted, it may log in.
+    psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<'SQL'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blotter_reader') THEN
+        CREATE ROLE blotter_reader LOGIN;
+    ELSE
+        ALTER ROLE blotter_reader LOGIN;
+    END IF;
+END $$;
+SQL
     say "postgresql: ready on 127.0.0.1:$PG_PORT"
 }
 
