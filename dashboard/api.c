@@ -499,7 +499,7 @@ static void do_summary(struct api *api, struct req *r, struct api_reply *out)
             c->has_bbox ? json_pack("[ffff]", c->bbox[0], c->bbox[1], c->bbox[2], c->bbox[3])
                         : json_null());
     }
-    char *boxes_text = json_dumps(boxes, JSON_COMPACT);
+    char *boxes_text = json_dumps(boxes, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(boxes);
     const char *params[] = {r->cities_arr, r->zones_arr, r->titles_arr, boxes_text};
     run_json(api, "summary", summary_sql, 4, params, json_object(), out);
@@ -782,7 +782,7 @@ static void do_incidents(struct api *api, struct req *r, struct api_reply *out)
                 param_cursor_encode(c.occurred_us, c.city, c.incident_id, enc, sizeof(enc)) == 0
             ? json_string(enc)
             : json_null());
-    char *body = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *body = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     reply(out, body ? 200 : 500, "application/json", body);
     json_decref(e);
     PQclear(res);

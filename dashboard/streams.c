@@ -69,7 +69,7 @@ void streams_destroy(struct streams *st)
 
 char *streams_frame(const char *id, const char *event, const char *data, size_t *len)
 {
-    size_t n = (id ? strlen(id) + 5 : 0) + strlen(event) + 8 + strlen(data) + 8;
+    size_t n = (id ? strlen(id) + 5 : 0) + strlen(event) + 8 + strlen(data) + 8 + 1;
     char *f = malloc(n);
     if (!f) {
         return NULL;

@@ -77,14 +77,14 @@ function writeUrl() {
 }
 
 // The time range as API parameters (instants, whole minutes so that URLs repeat).
-function rangeParams() {
+function rangeParams(everyCity = false) {
   const r = RANGES[state.range];
   const now = new Date(Math.ceil(Date.now() / 60000) * 60000);
   const p = { to: now.toISOString().replace('.000Z', 'Z') };
   if (r.hours) {
     p.from = new Date(now.getTime() - r.hours * 3600000).toISOString().replace('.000Z', 'Z');
   } else if (summary) {
-    const olds = summary.cities.filter((c) => !state.city || c.city === state.city)
+    const olds = summary.cities.filter((c) => everyCity || !state.city || c.city === state.city)
       .map((c) => c.oldest_occurred_at).filter(Boolean).sort();
     p.from = olds.length ? olds[0] : '2000-01-01T00:00:00Z';
   }
@@ -231,7 +231,7 @@ function drawMap(canvas, city, rows) {
   let extent = null;
   if (c && c.bbox) {
     const [la0, lo0, la1, lo1] = c.bbox;
-    extent = { type: 'Polygon', coordinates: [[[lo0, la0], [lo1, la0], [lo1, la1], [lo0, la1], [lo0, la0]]] };
+    extent = { type: 'MultiPoint', coordinates: [[lo0, la0], [lo1, la1]] };
   } else if (rows.length) {
     const lats = rows.map((r) => r.latitude);
     const lons = rows.map((r) => r.longitude);
@@ -357,7 +357,7 @@ async function refresh(heavyToo) {
   $('csv').href = `/api/v1/incidents.csv?${csv}`;
   if (heavyToo || Date.now() - lastHeavy >= HEAVY_MIN_MS) {
     lastHeavy = Date.now();
-    const [cmp] = await Promise.all([api('compare', { from: rp.from, to: rp.to }), renderMaps(rp), renderRecords(rp)]);
+    const [cmp] = await Promise.all([api('compare', rangeParams(true)), renderMaps(rp), renderRecords(rp)]);
     renderCompare(cmp);
   }
   document.body.dataset.refreshed = String(Date.now());
