@@ -67,19 +67,22 @@ static void on_event(void *arg, const struct feed_event *ev)
     }
 }
 
-static void refresh_cities(struct app *a)
+/* false when the warehouse could not be asked (unreachable, or not migrated yet). */
+static bool refresh_cities(struct app *a)
 {
     enum err_class cls;
     char errstr[512];
     PGconn *pg = db_acquire(a->db, 1000, &cls, errstr, sizeof(errstr));
     if (!pg) {
         log_emit_limited(LOG_WARN, "warehouse.unavailable", 30, "error=%s", LQ(errstr));
-        return;
+        return false;
     }
-    if (cities_refresh(a->cities, pg, errstr, sizeof(errstr)) != ERR_OK) {
+    bool ok = cities_refresh(a->cities, pg, errstr, sizeof(errstr)) == ERR_OK;
+    if (!ok) {
         log_emit_limited(LOG_WARN, "cities.refresh_failed", 60, "error=%s", LQ(errstr));
     }
     db_release(a->db, pg, PQstatus(pg) != CONNECTION_OK);
+    return ok;
 }
 
 /* Room for max_streams sockets and then some. */
@@ -163,7 +166,7 @@ int main(int argc, char **argv)
         goto done;
     }
     a->api = (struct api){.db = a->db, .cities = a->cities, .wait_ms = 5000};
-    refresh_cities(a);
+    bool cities_ok = refresh_cities(a);
 
     struct feed_config fc = {.dsn = dsn,
                              .heartbeat_s = config_int(a->cfg, OPT_HEARTBEAT_S),
@@ -195,9 +198,11 @@ int main(int argc, char **argv)
     int64_t last_refresh = mono_ms();
     while (!stop_requested) {
         usleep(200 * 1000);
+        /* Every minute, at once for a city never seen, every 5 s while the warehouse is not
+         * there yet (a consumer applies the migrations when it starts). */
         if (atomic_exchange(&a->refresh_cities, false) ||
-            mono_ms() - last_refresh >= CITIES_REFRESH_MS) {
-            refresh_cities(a);
+            mono_ms() - last_refresh >= (cities_ok ? CITIES_REFRESH_MS : 5000)) {
+            cities_ok = refresh_cities(a);
             last_refresh = mono_ms();
         }
     }
