@@ -26,6 +26,10 @@ dash_start || exit 1
 echo "--- the API against recounts"
 $PY tests/integration/dashboard_api_check.py "$DASH_URL" "$BLOTTER_PG_DSN" || fail "API checks"
 
+echo "--- the optional Grafana provisioning: uids match, every query runs as the reader"
+$PY tests/integration/grafana_check.py dashboard/grafana/dashboards/blotter.json \
+    dashboard/grafana/provisioning/datasources/blotter.yaml "$BLOTTER_READER_PG_DSN" || fail "Grafana queries"
+
 echo "--- the reader role reads and LISTENs, never writes"
 out=$(psql -X -q -t -A "$BLOTTER_READER_PG_DSN" -c "SELECT count(*) > 0 FROM blotter.agg_hourly" 2>&1)
 [ "$out" = t ] || fail "blotter_reader cannot read agg_hourly: $out"
