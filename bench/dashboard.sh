@@ -93,25 +93,36 @@ drift=$(sql "SELECT count(*) FROM blotter.city_stats s FULL JOIN (SELECT city, c
 printf 'loaded %s incidents (%s agg_hourly rows) in %.1f s (%.0f rows/s); city_stats off a recount in %s cities\n' \
     "$rows" "$agg" "$load_s" "$(echo "$rows / $load_s" | bc -l)" "$drift"
 
-port=$(free_port)
-URL=http://127.0.0.1:$port
-"$BUILD/blotter-dashboard" --http-listen "127.0.0.1:$port" --max-streams 2000 2>"$WORK/dashboard.log" &
-dash_pid=$!
-for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ] && break; sleep 0.1; done
-
-echo "-- API under load: wrk -t2 -c16 -d10s --latency (target: p99 under 50 ms)"
-printf '%-44s %10s %10s %10s\n' endpoint req/s p99_ms p99/50ms
+start_dashboard() { # [flags]
+    [ -n "$dash_pid" ] && kill "$dash_pid" && wait "$dash_pid" 2>/dev/null
+    local port
+    port=$(free_port)
+    URL=http://127.0.0.1:$port
+    "$BUILD/blotter-dashboard" --http-listen "127.0.0.1:$port" --max-streams 2000 "$@" 2>>"$WORK/dashboard.log" &
+    dash_pid=$!
+    for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ] && break; sleep 0.1; done
+}
 to=$(date -u -d '+1 min' +%Y-%m-%dT%H:%M:00Z)
 from=$(date -u -d '-30 days' +%Y-%m-%dT%H:%M:00Z)
-for path in "summary" "breakdown?by=category&from=$from&to=$to" "breakdown?by=offense&city=chicago&from=$from&to=$to" \
-    "trend?bucket=day&from=$from&to=$to" "trend?city=chicago&bucket=month&from=2025-01-01&to=2026-12-01"; do
-    curl -sf "$URL/api/v1/$path" >/dev/null || echo "warning: $path failed"
-    out=$(wrk -t2 -c16 -d10s --latency "$URL/api/v1/$path")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms/, "", v)} else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' <<<"$out")
-    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    printf '%-44s %10s %10.1f %10.2f %s\n' "${path%%&from*}" "$rps" "$p99" "$(echo "$p99 / 50" | bc -l)" "${non2xx:+(non-2xx: $non2xx)}"
-done
+PATHS=("summary" "breakdown?by=category&from=$from&to=$to" "breakdown?by=offense&city=chicago&from=$from&to=$to"
+    "trend?bucket=day&from=$from&to=$to" "trend?city=chicago&bucket=month&from=2025-01-01&to=2026-12-01")
+wrk_table() {
+    printf '%-36s %10s %10s %10s\n' endpoint req/s p99_ms p99/50ms
+    for path in "${PATHS[@]}"; do
+        curl -sf "$URL/api/v1/$path" >/dev/null || echo "warning: $path failed"
+        out=$(wrk -t2 -c16 -d10s --latency "$URL/api/v1/$path")
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms/, "", v)} else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' <<<"$out")
+        non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+        printf '%-36s %10s %10.1f %10.2f %s\n' "${path%%&from*}" "$rps" "$p99" "$(echo "$p99 / 50" | bc -l)" "${non2xx:+(non-2xx: $non2xx)}"
+    done
+}
+echo "-- API under load, every request a query (--cache-ms 0): wrk -t2 -c16 -d10s --latency (target: p99 under 50 ms)"
+start_dashboard --cache-ms 0
+wrk_table
+echo "-- the same with the answer cache (default --cache-ms 2000; a commit invalidates it)"
+start_dashboard
+wrk_table
 
 echo "-- $STREAMS open /events streams, $ROUNDS committed batches (target: last stream within 1 s at p99)"
 res=$(node bench/dashboard_streams.mjs "$URL" "$BLOTTER_PG_DSN" "$STREAMS" "$ROUNDS")

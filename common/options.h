@@ -98,6 +98,8 @@
     X(HEARTBEAT_S, "heartbeat_s", OPT_INT, "15", "1..300", P_DASHBOARD, 0,                         \
       "Seconds between heartbeat comments on /events (proxies keep the stream open)")              \
     X(EVENT_RING, "event_ring", OPT_INT, "1024", "1..1000000", P_DASHBOARD, 0,                     \
-      "Recent events kept for Last-Event-ID resume")
+      "Recent events kept for Last-Event-ID resume")                                               \
+    X(CACHE_MS, "cache_ms", OPT_INT, "2000", "0..600000", P_DASHBOARD, 0,                          \
+      "An API answer is reused this long unless a batch commits meanwhile (0: no cache)")
 
 #endif

@@ -920,6 +920,92 @@ void api_csv_free(struct api_csv *csv)
     free(csv);
 }
 
+/* ---- Cache ---- */
+
+void api_init(struct api *api, struct db_pool *db, struct cities *cities, long cache_ms)
+{
+    memset(api, 0, sizeof(*api));
+    api->db = db;
+    api->cities = cities;
+    api->wait_ms = 5000;
+    api->cache_ms = cache_ms;
+    pthread_mutex_init(&api->cache_lock, NULL);
+}
+
+void api_cleanup(struct api *api)
+{
+    for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
+        free(api->cache[i].key);
+        free(api->cache[i].body);
+    }
+    pthread_mutex_destroy(&api->cache_lock);
+}
+
+void api_invalidate(struct api *api)
+{
+    atomic_fetch_add(&api->generation, 1);
+}
+
+/* "endpoint?name=value&..." as given (the page always asks in the same order). */
+static char *cache_key(const char *endpoint, const struct api_args *args)
+{
+    struct param_buf b = {0};
+    param_buf_put(&b, endpoint, strlen(endpoint));
+    for (size_t i = 0; i < args->n; i++) {
+        param_buf_put(&b, i ? "&" : "?", 1);
+        param_buf_put(&b, args->name[i], strlen(args->name[i]));
+        param_buf_put(&b, "=", 1);
+        if (args->value[i]) {
+            param_buf_put(&b, args->value[i], strlen(args->value[i]));
+        }
+    }
+    return b.p;
+}
+
+static size_t cache_slot(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+    return (size_t)(h % API_CACHE_SLOTS);
+}
+
+static bool cache_get(struct api *api, const char *key, struct api_reply *out)
+{
+    bool hit = false;
+    struct api_cache_entry *e = &api->cache[cache_slot(key)];
+    pthread_mutex_lock(&api->cache_lock);
+    if (e->key && strcmp(e->key, key) == 0 && e->generation == atomic_load(&api->generation) &&
+        mono_ms() - e->at_ms < api->cache_ms) {
+        char *body = malloc(e->len + 1);
+        if (body) {
+            memcpy(body, e->body, e->len + 1);
+            reply(out, 200, "application/json", body);
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&api->cache_lock);
+    return hit;
+}
+
+static void cache_put(struct api *api, char *key, unsigned long generation,
+                      const struct api_reply *r)
+{
+    char *body = r->len <= API_CACHE_MAX_BODY ? malloc(r->len + 1) : NULL;
+    if (!body) {
+        free(key);
+        return;
+    }
+    memcpy(body, r->body, r->len + 1);
+    struct api_cache_entry *e = &api->cache[cache_slot(key)];
+    pthread_mutex_lock(&api->cache_lock);
+    free(e->key);
+    free(e->body);
+    *e = (struct api_cache_entry){key, body, r->len, generation, mono_ms()};
+    pthread_mutex_unlock(&api->cache_lock);
+}
+
 /* ---- Routing ---- */
 
 void api_handle(struct api *api, const char *endpoint, const struct api_args *args,
@@ -949,7 +1035,21 @@ void api_handle(struct api *api, const char *endpoint, const struct api_args *ar
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(routes[i].name, endpoint) == 0) {
             name = routes[i].name;
+            bool cacheable =
+                api->cache_ms > 0 && routes[i].fn != do_incidents_csv && !args->too_many;
+            char *key = cacheable ? cache_key(endpoint, args) : NULL;
+            /* The generation before the query: a batch committed meanwhile makes it stale. */
+            unsigned long gen = atomic_load(&api->generation);
+            if (key && cache_get(api, key, out)) {
+                free(key);
+                break;
+            }
             routes[i].fn(api, r, out);
+            if (key && out->status == 200 && out->body) {
+                cache_put(api, key, gen, out);
+            } else {
+                free(key);
+            }
             break;
         }
     }

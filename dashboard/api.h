@@ -20,7 +20,10 @@
 #ifndef BLOTTER_DASHBOARD_API_H
 #define BLOTTER_DASHBOARD_API_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "dashboard/cities.h"
@@ -35,11 +38,34 @@ struct api_args {
     bool too_many;
 };
 
+/* Answers are cached briefly: the same request within cache_ms, with no batch committed since
+ * (api_invalidate), is answered from memory. Every viewer of a view then costs the warehouse one
+ * query per change, not one per viewer and refresh. Direct-mapped, bodies up to 64 KB. */
+#define API_CACHE_SLOTS    256
+#define API_CACHE_MAX_BODY (64 * 1024)
+
+struct api_cache_entry {
+    char *key;
+    char *body;
+    size_t len;
+    unsigned long generation;
+    int64_t at_ms;
+};
+
 struct api {
     struct db_pool *db;
     struct cities *cities;
-    long wait_ms; /* longest wait for a free connection */
+    long wait_ms;  /* longest wait for a free connection */
+    long cache_ms; /* 0: no cache */
+    _Atomic unsigned long generation;
+    pthread_mutex_t cache_lock;
+    struct api_cache_entry cache[API_CACHE_SLOTS];
 };
+
+void api_init(struct api *api, struct db_pool *db, struct cities *cities, long cache_ms);
+void api_cleanup(struct api *api);
+/* A batch committed (or the feed had a gap): cached answers are stale. Thread-safe. */
+void api_invalidate(struct api *api);
 
 struct api_csv;
 

@@ -60,6 +60,7 @@ static void on_event(void *arg, const struct feed_event *ev)
 {
     struct app *a = arg;
     struct city_info ci;
+    api_invalidate(&a->api);
     for (char **c = ev->cities; *c; c++) {
         if (!cities_get(a->cities, *c, &ci)) {
             atomic_store(&a->refresh_cities, true);
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
 {
     extern char **environ;
     struct app app = {0}, *a = &app;
+    bool api_ready = false;
     int rc = 1;
     char errstr[512], host[256];
     int port;
@@ -165,7 +167,8 @@ int main(int argc, char **argv)
         log_error("dashboard.failed", "error=%s", LQ("out of memory"));
         goto done;
     }
-    a->api = (struct api){.db = a->db, .cities = a->cities, .wait_ms = 5000};
+    api_init(&a->api, a->db, a->cities, config_int(a->cfg, OPT_CACHE_MS));
+    api_ready = true;
     bool cities_ok = refresh_cities(a);
 
     struct feed_config fc = {.dsn = dsn,
@@ -215,6 +218,9 @@ done:
     dash_http_stop(a->http);
     feed_stop(a->feed);
     streams_destroy(a->streams);
+    if (api_ready) {
+        api_cleanup(&a->api);
+    }
     db_pool_destroy(a->db);
     cities_destroy(a->cities);
     config_destroy(a->cfg);
