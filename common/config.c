@@ -443,7 +443,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         return CONFIG_EXIT_USAGE;
     }
     for (int i = 0; i < OPT__COUNT; i++) {
-        if ((opt_defs[i].flags & F_SECRET) && *cfg->value[i]) {
+        /* This program's secrets only (others' defaults would crowd the masking table). */
+        if ((opt_defs[i].flags & F_SECRET) && (opt_defs[i].progs & cfg->prog) && *cfg->value[i]) {
             log_register_secret(cfg->value[i]);
         }
     }
