@@ -158,6 +158,7 @@ bench: deps
 	@$(MAKE) --no-print-directory up
 	@bench/producer.sh $(BUILD) $(BENCH_ROWS)
 	@bench/consumer.sh $(BUILD) $(BENCH_ROWS)
+	@bench/dashboard.sh $(BUILD) $(BENCH_ROWS)
 # Blotter's consumer beside Kafka Connect with the Debezium JDBC sink (bench/peer.sh).
 bench-peer: deps
 	@$(MAKE) --no-print-directory all
@@ -186,5 +187,44 @@ check-format:
 
 clean:
 	rm -rf $(BUILD)
+
+# ==== blotter-dashboard (dashboard/) ====
+# The program's C sources are dashboard/*.c. The page (dashboard/web/) is bundled by esbuild
+# from the npm packages pinned in dashboard/package-lock.json (installed by `make deps`, or here
+# when missing) and compiled into the binary: nothing is fetched at run time.
+CFLAGS_ALL += -I.
+DASHBOARD_SRC      := $(wildcard dashboard/*.c)
+DASHBOARD_CORE_OBJ := $(filter-out %_main.o %/http.o %/web.o,$(DASHBOARD_SRC:%.c=$(BUILD)/%.o))
+DASHBOARD_WEB_SRC  := $(wildcard dashboard/web/*)
+DASHBOARD_WEB      := $(BUILD)/dashboard/web
+DASHBOARD_NODE     := dashboard/node_modules/.package-lock.json
+
+all: $(BUILD)/blotter-dashboard
+
+$(DASHBOARD_NODE): dashboard/package-lock.json
+	@echo "  NPM   dashboard (npm ci)"
+	$(Q)cd dashboard && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+$(DASHBOARD_WEB)/.built: $(DASHBOARD_WEB_SRC) $(DASHBOARD_NODE)
+	@mkdir -p $(dir $@)
+	@echo "  WEB   $(DASHBOARD_WEB)"
+	$(Q)node dashboard/web/build.mjs $(DASHBOARD_WEB)
+	@touch $@
+$(BUILD)/gen/dashboard_assets.c: $(DASHBOARD_WEB)/.built dashboard/embed_assets.sh
+	@mkdir -p $(dir $@)
+	$(Q)dashboard/embed_assets.sh $(DASHBOARD_WEB) > $@
+$(BUILD)/blotter-dashboard: $(BUILD)/dashboard/dashboard_main.o $(BUILD)/dashboard/http.o \
+                            $(BUILD)/dashboard/web.o $(BUILD)/gen/dashboard_assets.o \
+                            $(DASHBOARD_CORE_OBJ) $(PRODUCER_LIB_OBJ) $(LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# Unit tests of the dashboard's pure parts (tests/unit/test_dashboard_*.c).
+$(BUILD)/tests/test_dashboard_%: $(BUILD)/tests/unit/test_dashboard_%.o $(DASHBOARD_CORE_OBJ) \
+                                 $(TEST_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+FORMAT_SRC += $(wildcard dashboard/*.[ch])
+# ==== end of blotter-dashboard ====
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -291,8 +291,8 @@ void config_print_markdown(FILE *out, unsigned prog)
             snprintf(env, sizeof(env), "`%s`%s", e, (d->flags & F_SECRET) ? " (or `_FILE`)" : "");
         }
         char progs[48] = "";
-        const char *names[] = {"producer", "consumer", "server"};
-        for (int p = 0; p < 3; p++) {
+        const char *names[] = {"producer", "consumer", "server", "dashboard"};
+        for (int p = 0; p < 4; p++) {
             if (d->progs & (1u << p)) {
                 snprintf(progs + strlen(progs), sizeof(progs) - strlen(progs), "%s%s",
                          *progs ? ", " : "", names[p]);
@@ -438,7 +438,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         return CONFIG_EXIT_USAGE;
     }
     for (int i = 0; i < OPT__COUNT; i++) {
-        if ((opt_defs[i].flags & F_SECRET) && *cfg->value[i]) {
+        /* This program's secrets only (others' defaults would crowd the masking table). */
+        if ((opt_defs[i].flags & F_SECRET) && (opt_defs[i].progs & cfg->prog) && *cfg->value[i]) {
             log_register_secret(cfg->value[i]);
         }
     }

@@ -14,7 +14,7 @@
 
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_TIME };
 
-enum { P_PRODUCER = 1, P_CONSUMER = 2, P_SERVER = 4, P_ALL = 7 };
+enum { P_PRODUCER = 1, P_CONSUMER = 2, P_SERVER = 4, P_DASHBOARD = 8, P_ALL = 15 };
 enum { F_SECRET = 1, F_LIST = 2, F_CLI = 4 };
 
 #include "common/options.h"
@@ -37,7 +37,8 @@ extern const struct opt_def opt_defs[OPT__COUNT];
 
 struct config;
 
-/* A configuration for one program (P_PRODUCER, P_CONSUMER or P_SERVER), holding the defaults. */
+/* A configuration for one program (P_PRODUCER, P_CONSUMER, P_SERVER or P_DASHBOARD), holding the
+ * defaults. */
 struct config *config_new(unsigned prog, const char *prog_name, const char *summary);
 void config_destroy(struct config *cfg);
 

@@ -4,7 +4,7 @@
  * X(ID, name, type, default, choices-or-range, programs, flags, help)
  *   name      file key; environment BLOTTER_<NAME>; flag --<name with - for _>
  *   choices   OPT_ENUM: "a|b|c"; OPT_INT: "min..max"; otherwise ""
- *   programs  P_PRODUCER | P_CONSUMER | P_SERVER
+ *   programs  P_PRODUCER | P_CONSUMER | P_SERVER | P_DASHBOARD
  *   flags     F_SECRET (never logged; also read from BLOTTER_<NAME>_FILE), F_LIST (repeatable,
  *             comma-separated), F_CLI (command line only) */
 #ifndef BLOTTER_OPTIONS_H
@@ -16,8 +16,9 @@
     X(LOG_LEVEL, "log_level", OPT_ENUM, "info", "debug|info|warn|error", P_ALL, 0,                 \
       "Lowest level written to stderr")                                                            \
     X(LOG_FORMAT, "log_format", OPT_ENUM, "logfmt", "logfmt|json", P_ALL, 0, "Log line format")    \
-    X(HTTP_LISTEN, "http_listen", OPT_STRING, "", "", P_PRODUCER | P_CONSUMER, 0,                  \
-      "host:port serving /metrics, /healthz and /readyz; empty disables it")                       \
+    X(HTTP_LISTEN, "http_listen", OPT_STRING, "", "", P_PRODUCER | P_CONSUMER | P_DASHBOARD, 0,    \
+      "host:port serving /metrics, /healthz and /readyz; empty disables it (the dashboard serves " \
+      "its page, API and feed there too; empty means 127.0.0.1:18090 for it)")                     \
     X(KAFKA_BROKERS, "kafka_brokers", OPT_STRING, "127.0.0.1:19092", "", P_PRODUCER | P_CONSUMER,  \
       0, "Kafka bootstrap servers; other librdkafka properties pass through as BLOTTER_KAFKA_*")   \
     X(TOPIC_PREFIX, "topic_prefix", OPT_STRING, "blotter", "", P_PRODUCER | P_CONSUMER, 0,         \
@@ -47,10 +48,11 @@
       "Timeout of one Socrata request")                                                            \
     X(RETRY_MAX, "retry_max", OPT_INT, "10", "0..1000", P_PRODUCER, 0,                             \
       "Retries of one page on 429/5xx/202/timeouts before the pass fails")                         \
-    X(BACKOFF_MS, "backoff_ms", OPT_INT, "500", "1..600000", P_PRODUCER | P_CONSUMER, 0,           \
+    X(BACKOFF_MS, "backoff_ms", OPT_INT, "500", "1..600000",                                       \
+      P_PRODUCER | P_CONSUMER | P_DASHBOARD, 0,                                                    \
       "First retry delay; doubles each retry, with jitter")                                        \
-    X(BACKOFF_MAX_MS, "backoff_max_ms", OPT_INT, "60000", "1..3600000", P_PRODUCER | P_CONSUMER,   \
-      0, "Longest retry delay")                                                                    \
+    X(BACKOFF_MAX_MS, "backoff_max_ms", OPT_INT, "60000", "1..3600000",                            \
+      P_PRODUCER | P_CONSUMER | P_DASHBOARD, 0, "Longest retry delay")                             \
     X(ONCE, "once", OPT_BOOL, "false", "", P_PRODUCER, F_CLI,                                      \
       "Do one complete incremental pass and exit")                                                 \
     X(SINCE, "since", OPT_TIME, "", "", P_PRODUCER, F_CLI,                                         \
@@ -80,6 +82,24 @@
     X(ROWS, "rows", OPT_INT, "10000", "0..100000000", P_SERVER, 0, "Generated rows per city")      \
     X(SEED, "seed", OPT_INT, "1", "0..2147483647", P_SERVER, 0, "Seed of the generated rows")      \
     X(LIVE_RATE, "live_rate", OPT_INT, "0", "0..100000", P_SERVER, 0,                              \
-      "Live mode: new or updated incidents per second per city (0: static)")
+      "Live mode: new or updated incidents per second per city (0: static)")                       \
+    /* ---- blotter-dashboard ---- */                                                              \
+    X(READER_PG_DSN, "reader_pg_dsn", OPT_STRING,                                                  \
+      "postgresql://blotter_reader@127.0.0.1:15432/blotter", "", P_DASHBOARD, F_SECRET,            \
+      "The warehouse as its read-only role (SELECT, LISTEN), libpq conninfo or URI")               \
+    X(HTTP_THREADS, "http_threads", OPT_INT, "4", "1..64", P_DASHBOARD, 0,                         \
+      "Threads serving HTTP, each an event loop for its connections (an API query holds one)")     \
+    X(DB_CONNECTIONS, "db_connections", OPT_INT, "4", "1..64", P_DASHBOARD, 0,                     \
+      "PostgreSQL connections for API queries")                                                    \
+    X(QUERY_TIMEOUT_MS, "query_timeout_ms", OPT_INT, "10000", "100..600000", P_DASHBOARD, 0,       \
+      "statement_timeout of one API query")                                                        \
+    X(MAX_STREAMS, "max_streams", OPT_INT, "1000", "1..50000", P_DASHBOARD, 0,                     \
+      "Most open /events streams; one more is answered 503")                                       \
+    X(HEARTBEAT_S, "heartbeat_s", OPT_INT, "15", "1..300", P_DASHBOARD, 0,                         \
+      "Seconds between heartbeat comments on /events (proxies keep the stream open)")              \
+    X(EVENT_RING, "event_ring", OPT_INT, "1024", "1..1000000", P_DASHBOARD, 0,                     \
+      "Recent events kept for Last-Event-ID resume")                                               \
+    X(CACHE_MS, "cache_ms", OPT_INT, "2000", "0..600000", P_DASHBOARD, 0,                          \
+      "An API answer is reused this long unless a batch commits meanwhile (0: no cache)")
 
 #endif

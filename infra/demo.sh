@@ -5,6 +5,7 @@
 #   infra/demo.sh real    (make run) the same against the real Socrata APIs: cities from
 #                         BLOTTER_CITIES (default: every city file), the app token from
 #                         BLOTTER_SOCRATA_APP_TOKEN or BLOTTER_SOCRATA_APP_TOKEN_FILE
+# The live dashboard (blotter-dashboard) runs beside them; its URL is the first line printed.
 # Ctrl-C stops everything it started (and the local stack, when it started it); nothing is left
 # running. Logs: .run/demo/.
 set -euo pipefail
@@ -18,6 +19,9 @@ LOGS=$RUN/demo
 mkdir -p "$LOGS"
 pids=()
 stack_was_up=0
+DASH_LISTEN=127.0.0.1:$((18090 + PORT_OFFSET))
+DASH_URL=http://$DASH_LISTEN/
+echo "Dashboard: $DASH_URL  (starting: the stack, the producers and the consumer come first)"
 status=$(infra/local/stack.sh status 2>/dev/null || true)
 grep -q "kafka *up" <<<"$status" && stack_was_up=1
 
@@ -51,7 +55,7 @@ export BLOTTER_TOPIC_PREFIX=${BLOTTER_TOPIC_PREFIX:-blotter}
 export BLOTTER_LOG_LEVEL=${BLOTTER_LOG_LEVEL:-info}
 
 if [ "$MODE" = local ]; then
-    "$BUILD/blotter-socrata-server" --rows "${DEMO_ROWS:-20000}" --live-rate "${DEMO_LIVE_RATE:-5}" \
+    "$BUILD/blotter-socrata-server" --listen "127.0.0.1:$SOCRATA_PORT" --rows "${DEMO_ROWS:-20000}" --live-rate "${DEMO_LIVE_RATE:-5}" \
         2>"$LOGS/socrata-server.log" &
     pids+=($!)
     export BLOTTER_POLL_INTERVAL_S=${BLOTTER_POLL_INTERVAL_S:-5}
@@ -63,14 +67,16 @@ else
     fi
 fi
 
-port=9100
+port=$((9100 + PORT_OFFSET))
 for city in "${cities[@]}"; do
     port=$((port + 1))
     "$BUILD/blotter-producer" --city "$city" --http-listen "127.0.0.1:$port" \
         2>"$LOGS/producer-$city.log" &
     pids+=($!)
 done
-"$BUILD/blotter-consumer" --http-listen 127.0.0.1:9100 2>"$LOGS/consumer.log" &
+"$BUILD/blotter-consumer" --http-listen "127.0.0.1:$((9100 + PORT_OFFSET))" 2>"$LOGS/consumer.log" &
+pids+=($!)
+"$BUILD/blotter-dashboard" --http-listen "$DASH_LISTEN" 2>"$LOGS/dashboard.log" &
 pids+=($!)
 
 psql_q() { psql "$BLOTTER_PG_DSN" -X -q -P pager=off "$@" 2>/dev/null; }
@@ -85,6 +91,7 @@ while :; do
         }
     done
     out=$(
+        echo "Dashboard: $DASH_URL  (live: pushed as each batch commits)"
         echo "Blotter $MODE demo — $(date -u '+%Y-%m-%d %H:%M:%S') UTC — up $(($(date +%s) - started)) s — Ctrl-C stops everything"
         echo
         psql_q -c "
@@ -109,6 +116,13 @@ while :; do
             "dead letters: $(kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '.\n' -t "$BLOTTER_TOPIC_PREFIX.dlq" 2>/dev/null | wc -l);" \
             "logs in $LOGS"
     )
-    [ -t 1 ] && printf '\033[H\033[2J'
-    echo "$out"
+    if [ -t 1 ]; then
+        # Redraw in place: home, each line cleared to its end, then the rest of the screen.
+        [ -z "${drawn:-}" ] && printf '\033[2J' && drawn=1
+        printf '\033[H'
+        while IFS= read -r line; do printf '%s\033[K\n' "$line"; done <<<"$out"
+        printf '\033[J'
+    elif [ $((SECONDS % 30)) -lt 2 ]; then
+        echo "$out" # not a terminal (a log): every 30 s
+    fi
 done

@@ -11,9 +11,14 @@ PACKAGES=(
     libcmocka-dev libmicrohttpd-dev libpq-dev zlib1g-dev
     postgresql redis-server openjdk-17-jre-headless maven kcat curl
     python3 python3-avro python3-yaml tzdata procps iproute2 bc time
+    chromium wrk
 )
 
 missing=()
+# The dashboard's page is built with Node.js and npm: Debian's, unless some are installed already.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 for p in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$p")
@@ -147,4 +152,14 @@ for v in versions:
 PY
     rm -rf "$tmp"
     touch "$stamp"
+fi
+
+# The dashboard's JavaScript libraries, exactly as dashboard/package-lock.json pins them (no
+# install scripts run: none of them downloads anything, and the browser is Debian's chromium).
+dash=$BLOTTER_ROOT/dashboard
+if [ ! -f "$dash/node_modules/.package-lock.json" ] ||
+    [ "$dash/package-lock.json" -nt "$dash/node_modules/.package-lock.json" ]; then
+    say "deps: npm ci in dashboard/"
+    (cd "$dash" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    touch "$dash/node_modules/.package-lock.json"
 fi

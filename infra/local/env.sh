@@ -8,6 +8,7 @@ _blotter_off=${BLOTTER_STACK_PORT_OFFSET:-0}
 export BLOTTER_KAFKA_BROKERS=127.0.0.1:$((19092 + _blotter_off))
 export BLOTTER_REDIS_URL=redis://127.0.0.1:$((16379 + _blotter_off))/0
 export BLOTTER_PG_DSN=postgresql://blotter@127.0.0.1:$((15432 + _blotter_off))/blotter
+export BLOTTER_READER_PG_DSN=postgresql://blotter_reader@127.0.0.1:$((15432 + _blotter_off))/blotter
 export BLOTTER_SOCRATA_BASE_URL=http://127.0.0.1:$((18080 + _blotter_off))
 _blotter_run=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/../.." && pwd)/.run
 [ "${BLOTTER_STACK_SECURE:-0}" = 1 ] && _blotter_run=$_blotter_run-secure

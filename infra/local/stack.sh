@@ -253,11 +253,26 @@ pg_log=$PG_DIR/postgres.log
 pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p $PG_PORT; }
 pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
 
+# The dashboard's read-only role (schemas/warehouse/005_dashboard.sql creates it NOLOGIN and
+# grants it SELECT); here, where every local login is trusted, it may log in.
+pg_reader_role() {
+    psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<'SQL'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blotter_reader') THEN
+        CREATE ROLE blotter_reader LOGIN;
+    ELSE
+        ALTER ROLE blotter_reader LOGIN;
+    END IF;
+END $$;
+SQL
+}
+
 pg_up() {
     mkdir -p "$RUN"
     ln -sfn "$PG_DIR" "$RUN/pg" 2>/dev/null || true
     if pg_running; then
         wait_for postgresql "$pg_log" pg_ready
+        pg_reader_role
         return
     fi
     port_free_or_die postgresql $PG_PORT
@@ -291,6 +306,7 @@ pg_up() {
     if ! "${admin[@]}" -tAc "select 1 from pg_database where datname='blotter'" | grep -q 1; then
         "${admin[@]}" -qc "create database blotter" >/dev/null
     fi
+    pg_reader_role
     say "postgresql: ready on 127.0.0.1:$PG_PORT"
 }
 
