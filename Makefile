@@ -106,7 +106,8 @@ $(BUILD)/blotter-socrata-server: $(BUILD)/tests/server/server_main.o $(SERVER_LI
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 TEST_LIB_OBJ := $(SERVER_LIB_OBJ) $(PRODUCER_LIB_OBJ) $(CONSUMER_LIB_OBJ) $(LIB)
-$(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIB_OBJ)
+$(filter-out $(BUILD)/tests/test_dashboard_%,$(UNIT_BIN)): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+                                                         $(TEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
@@ -192,7 +193,6 @@ clean:
 # The program's C sources are dashboard/*.c. The page (dashboard/web/) is bundled by esbuild
 # from the npm packages pinned in dashboard/package-lock.json (installed by `make deps`, or here
 # when missing) and compiled into the binary: nothing is fetched at run time.
-CFLAGS_ALL += -I.
 DASHBOARD_SRC      := $(wildcard dashboard/*.c)
 DASHBOARD_CORE_OBJ := $(filter-out %_main.o %/http.o %/web.o,$(DASHBOARD_SRC:%.c=$(BUILD)/%.o))
 DASHBOARD_WEB_SRC  := $(wildcard dashboard/web/*)
@@ -215,7 +215,7 @@ $(BUILD)/gen/dashboard_assets.c: $(DASHBOARD_WEB)/.built dashboard/embed_assets.
 	$(Q)dashboard/embed_assets.sh $(DASHBOARD_WEB) > $@
 $(BUILD)/blotter-dashboard: $(BUILD)/dashboard/dashboard_main.o $(BUILD)/dashboard/http.o \
                             $(BUILD)/dashboard/web.o $(BUILD)/gen/dashboard_assets.o \
-                            $(DASHBOARD_CORE_OBJ) $(PRODUCER_LIB_OBJ) $(LIB)
+                            $(DASHBOARD_CORE_OBJ) $(BUILD)/producers/city.o $(LIB)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 # Unit tests of the dashboard's pure parts (tests/unit/test_dashboard_*.c).
