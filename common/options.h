@@ -34,18 +34,20 @@
       "Folder of city files (one JSON file per city)")                                             \
     X(CITY, "city", OPT_STRING, "", "", P_ALL, F_LIST,                                             \
       "City to work on (repeatable for the consumer and the server; default all)")                 \
+    X(SOURCE_BASE_URL, "source_base_url", OPT_STRING, "", "", P_PRODUCER, 0,                       \
+      "Replaces the scheme and host of every city's URLs, every kind (mirrors, the local server)") \
     X(SOCRATA_BASE_URL, "socrata_base_url", OPT_STRING, "", "", P_PRODUCER, 0,                     \
-      "Replaces https://<domain> for every city (mirrors, the local server)")                      \
+      "Alias of source_base_url (source_base_url wins when both are set)")                         \
     X(SOCRATA_APP_TOKEN, "socrata_app_token", OPT_STRING, "", "", P_PRODUCER, F_SECRET,            \
       "Socrata app token, sent as X-App-Token")                                                    \
     X(PAGE_SIZE, "page_size", OPT_INT, "5000", "1..50000", P_PRODUCER, 0,                          \
-      "Rows per Socrata request")                                                                  \
+      "Rows per Socrata request (ArcGIS: unless the city file says; CSV: a page is a file)")       \
     X(WORKERS, "workers", OPT_INT, "2", "1..64", P_PRODUCER, 0,                                    \
       "Threads that parse, map, encode and publish rows")                                          \
     X(POLL_INTERVAL_S, "poll_interval_s", OPT_INT, "60", "1..86400", P_PRODUCER, 0,                \
       "Seconds between incremental passes")                                                        \
     X(HTTP_TIMEOUT_S, "http_timeout_s", OPT_INT, "60", "1..3600", P_PRODUCER, 0,                   \
-      "Timeout of one Socrata request")                                                            \
+      "Timeout of one source request (a CSV file's whole download included)")                      \
     X(RETRY_MAX, "retry_max", OPT_INT, "10", "0..1000", P_PRODUCER, 0,                             \
       "Retries of one page on 429/5xx/202/timeouts before the pass fails")                         \
     X(BACKOFF_MS, "backoff_ms", OPT_INT, "500", "1..600000",                                       \

@@ -39,6 +39,10 @@ char *checkpoint_encode(const struct checkpoint_value *v)
     json_t *o =
         json_pack("{s:s?, s:s?, s:I, s:s}", "updated_at", v->ks.set ? v->ks.updated_at : NULL, "id",
                   v->ks.set ? v->ks.id : NULL, "rows", (json_int_t)v->rows, "saved_at", saved);
+    json_t *state = v->ks.state[0] ? json_loads(v->ks.state, 0, NULL) : NULL;
+    if (o && state) {
+        json_object_set_new(o, "state", state);
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -59,6 +63,14 @@ int checkpoint_decode(const char *text, size_t len, struct checkpoint_value *v)
     if (u && id) {
         rc = keyset_advance(&v->ks, u, id);
     }
+    const json_t *state = json_object_get(o, "state");
+    char *st = json_is_object(state) ? json_dumps(state, JSON_COMPACT) : NULL;
+    if (st && strlen(st) < sizeof(v->ks.state)) {
+        strcpy(v->ks.state, st);
+    } else if (st) {
+        rc = -1;
+    }
+    free(st);
     v->rows = (uint64_t)json_integer_value(json_object_get(o, "rows"));
     v->saved_at = saved ? iso8601_to_us(saved) : TS_NULL;
     json_decref(o);
@@ -101,13 +113,11 @@ static enum err_class plan_read(rd_kafka_t *rk, const char *topic,
     return ERR_OK;
 }
 
-/* Consume the assigned partitions to their ends; the newest value of key wins. */
-static enum err_class read_to_end(rd_kafka_t *rk, const char *topic, int remaining, const char *key,
-                                  struct checkpoint_value *v, int *found, char *errstr,
-                                  size_t errstr_size)
+/* Consume the assigned partitions to their ends, handing each message to cb. */
+static enum err_class read_to_end(rd_kafka_t *rk, const char *topic, int remaining,
+                                  topic_read_fn cb, void *ctx, char *errstr, size_t errstr_size)
 {
     int64_t deadline = mono_ms() + 60000;
-    size_t klen = strlen(key);
     while (remaining > 0) {
         if (mono_ms() > deadline) {
             err_set(errstr, errstr_size, "reading %s: not at its end after 60 s", topic);
@@ -124,41 +134,33 @@ static enum err_class read_to_end(rd_kafka_t *rk, const char *topic, int remaini
             err_set(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
             return ERR_FATAL;
-        } else if (!rkm->err && rkm->key_len == klen && memcmp(rkm->key, key, klen) == 0) {
-            if (!rkm->payload) {
-                *found = 0; /* a tombstone forgets the key */
-                memset(v, 0, sizeof(*v));
-            } else if (checkpoint_decode(rkm->payload, rkm->len, v) == 0) {
-                *found = 1;
-            }
+        } else if (!rkm->err) {
+            deadline = mono_ms() + 60000; /* progress */
+            cb(ctx, rkm);
         }
         rd_kafka_message_destroy(rkm);
     }
     return ERR_OK;
 }
 
-enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const char *key,
-                               struct checkpoint_value *v, int *found, char *errstr,
-                               size_t errstr_size)
+enum err_class topic_read_all(rd_kafka_conf_t *conf, const char *topic, topic_read_fn cb, void *ctx,
+                              char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     char kerr[512];
-    *found = 0;
-    memset(v, 0, sizeof(*v));
-
     rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0); /* EOF quickly, not after 500 ms */
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "group.id", "blotter.producer-state-reader", NULL, 0);
     rd_kafka_t *rk = kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!rk) {
-        err_set(errstr, errstr_size, "state reader: %s", kerr);
+        err_set(errstr, errstr_size, "reader of %s: %s", topic, kerr);
         return ERR_FATAL;
     }
     enum err_class cls = plan_read(rk, topic, &parts, errstr, errstr_size);
     if (cls == ERR_OK && parts->cnt > 0) {
         rd_kafka_assign(rk, parts);
-        cls = read_to_end(rk, topic, parts->cnt, key, v, found, errstr, errstr_size);
+        cls = read_to_end(rk, topic, parts->cnt, cb, ctx, errstr, errstr_size);
         rd_kafka_assign(rk, NULL);
     }
     if (parts) {
@@ -167,6 +169,38 @@ enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const c
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return cls;
+}
+
+/* The newest value of one key. */
+struct key_read {
+    const char *key;
+    size_t klen;
+    struct checkpoint_value *v;
+    int *found;
+};
+
+static void on_state(void *ctx, const rd_kafka_message_t *rkm)
+{
+    struct key_read *k = ctx;
+    if (rkm->key_len != k->klen || memcmp(rkm->key, k->key, k->klen) != 0) {
+        return;
+    }
+    if (!rkm->payload) {
+        *k->found = 0; /* a tombstone forgets the key */
+        memset(k->v, 0, sizeof(*k->v));
+    } else if (checkpoint_decode(rkm->payload, rkm->len, k->v) == 0) {
+        *k->found = 1;
+    }
+}
+
+enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const char *key,
+                               struct checkpoint_value *v, int *found, char *errstr,
+                               size_t errstr_size)
+{
+    *found = 0;
+    memset(v, 0, sizeof(*v));
+    struct key_read k = {key, strlen(key), v, found};
+    return topic_read_all(conf, topic, on_state, &k, errstr, errstr_size);
 }
 
 enum err_class checkpoint_save(rd_kafka_t *rk, const char *topic, const char *key,

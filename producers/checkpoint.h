@@ -14,11 +14,14 @@
 
 #include "common/err.h"
 
-/* A position in the (:updated_at, :id) order: the last row already taken. */
+/* A position in the (:updated_at, :id) order: the last row already taken. A kind that does not
+ * page on a keyset (ArcGIS offsets, CSV files and their validators) keeps its position in
+ * state instead, as JSON text of its own ("" before the first page). */
 struct keyset {
     bool set; /* false: before the first row */
     char updated_at[40];
     char id[128];
+    char state[4096];
 };
 
 /* Advance to a row's (:updated_at, :id); rows arrive in that order, so this only moves forward.
@@ -40,6 +43,12 @@ int checkpoint_decode(const char *text, size_t len, struct checkpoint_value *v);
 enum err_class checkpoint_load(rd_kafka_conf_t *conf, const char *topic, const char *key,
                                struct checkpoint_value *v, int *found, char *errstr,
                                size_t errstr_size);
+
+/* Read every partition of topic from its beginning to its end (as it is now), handing each
+ * message to cb in offset order per partition. conf is consumed. */
+typedef void (*topic_read_fn)(void *ctx, const rd_kafka_message_t *rkm);
+enum err_class topic_read_all(rd_kafka_conf_t *conf, const char *topic, topic_read_fn cb, void *ctx,
+                              char *errstr, size_t errstr_size);
 
 /* Produce the value under key through rk (delivery reports arrive with a NULL opaque). */
 enum err_class checkpoint_save(rd_kafka_t *rk, const char *topic, const char *key,

@@ -53,7 +53,6 @@ static int opt_fields(struct city *city, char *errstr, size_t n)
         {"location", &city->location},
         {"arrest", &city->arrest},
         {"domestic", &city->domestic},
-        {"category_from", &city->category_from},
         {"crime_against_from", &city->crime_against_from},
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -127,10 +126,70 @@ static int load_time(const json_t *root, const char *key, bool required, struct 
             t->time_format = TIME_HH_MM_SS;
         } else if (fmt && strcmp(fmt, "HH:MM") == 0) {
             t->time_format = TIME_HH_MM;
+        } else if (fmt && strcmp(fmt, "H") == 0) {
+            t->time_format = TIME_H;
         } else {
-            err_set(errstr, n, "\"%s\".time_format must be HHMM, HH:MM:SS or HH:MM", key);
+            err_set(errstr, n, "\"%s\".time_format must be HHMM, HH:MM:SS, HH:MM or H", key);
             return -1;
         }
+    }
+    return 0;
+}
+
+static int load_source(struct city *city, char *errstr, size_t n)
+{
+    struct city_source *src = &city->source;
+    const json_t *v = json_object_get(city->root, "source");
+    src->page_size = 0;
+    if (!v || json_is_null(v)) {
+        src->kind = strdup("socrata");
+        return 0;
+    }
+    const char *kind = json_string_value(json_object_get(v, "kind"));
+    if (!json_is_object(v) || !kind) {
+        err_set(errstr, n,
+                "\"source\" must be {\"kind\": \"socrata\" | \"arcgis\" | \"csv\", ...}");
+        return -1;
+    }
+    src->kind = strdup(kind);
+    const struct {
+        const char *key;
+        char **out;
+    } keys[] = {{"path", &src->path},
+                {"where", &src->where},
+                {"order_by", &src->order_by},
+                {"repeat_key", &src->repeat_key}};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (opt_field(v, keys[i].key, keys[i].out, errstr, n) != 0) {
+            return -1;
+        }
+    }
+    const json_t *ps = json_object_get(v, "page_size"), *fy = json_object_get(v, "first_year");
+    src->page_size = json_is_integer(ps) ? (int)json_integer_value(ps) : 0;
+    src->first_year = json_is_integer(fy) ? (int)json_integer_value(fy) : 0;
+    if (strcmp(kind, "socrata") == 0) {
+        return 0;
+    }
+    if (strcmp(kind, "arcgis") != 0 && strcmp(kind, "csv") != 0) {
+        err_set(errstr, n, "source.kind %s is not one of socrata, arcgis, csv", kind);
+        return -1;
+    }
+    if (!src->path || src->path[0] != '/') {
+        err_set(errstr, n, "source.path must be the URL's path (starting with /)");
+        return -1;
+    }
+    if (strcmp(kind, "arcgis") == 0) {
+        if (!src->order_by) {
+            err_set(errstr, n, "source.order_by is required for arcgis (a deterministic order)");
+            return -1;
+        }
+        if (src->page_size < 0 || src->page_size > 50000) {
+            err_set(errstr, n, "source.page_size must be 1..50000");
+            return -1;
+        }
+    } else if (!strstr(src->path, "{year}") || src->first_year < 1900 || src->first_year > 9999) {
+        err_set(errstr, n, "csv: source.path must hold {year} and source.first_year a year");
+        return -1;
     }
     return 0;
 }
@@ -215,14 +274,21 @@ struct city *city_load(const char *dir, const char *name, char *errstr, size_t n
                    sizeof(e)) ||
         load_time(root, "occurred_at", true, &city->occurred_at, e, sizeof(e)) ||
         load_time(root, "reported_at", false, &city->reported_at, e, sizeof(e)) ||
-        opt_fields(city, e, sizeof(e)) || load_categories(city, e, sizeof(e))) {
+        load_time(root, "updated_at", false, &city->updated_at, e, sizeof(e)) ||
+        field_list(json_object_get(root, "category_from"), "category_from", &city->category_fields,
+                   &city->n_category_fields, e, sizeof(e)) ||
+        field_list(json_object_get(root, "unstable_fields"), "unstable_fields",
+                   &city->unstable_fields, &city->n_unstable_fields, e, sizeof(e)) ||
+        opt_fields(city, e, sizeof(e)) || load_source(city, e, sizeof(e)) ||
+        load_categories(city, e, sizeof(e))) {
         err_set(errstr, n, "%s%s", prefix, *e ? e : "\"incident_id\" is required");
         goto fail;
     }
-    if (!city->category_from) {
+    if (!city->n_category_fields) {
         err_set(errstr, n, "%s\"category_from\" is required", prefix);
         goto fail;
     }
+    city->category_from = city->category_fields[0];
     city->generator = json_object_get(root, "generator");
     return city;
 fail:
@@ -256,10 +322,25 @@ void city_destroy(struct city *city)
     free(city->occurred_at.time_field);
     free(city->reported_at.field);
     free(city->reported_at.time_field);
-    char *singles[] = {
-        city->offense_code,      city->area,     city->beat,   city->address,  city->latitude,
-        city->longitude,         city->location, city->arrest, city->domestic, city->category_from,
-        city->crime_against_from};
+    free(city->updated_at.field);
+    free(city->updated_at.time_field);
+    free_list(city->category_fields, city->n_category_fields);
+    free_list(city->unstable_fields, city->n_unstable_fields);
+    char *singles[] = {city->offense_code,
+                       city->area,
+                       city->beat,
+                       city->address,
+                       city->latitude,
+                       city->longitude,
+                       city->location,
+                       city->arrest,
+                       city->domestic,
+                       city->crime_against_from,
+                       city->source.kind,
+                       city->source.path,
+                       city->source.where,
+                       city->source.order_by,
+                       city->source.repeat_key};
     for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
         free(singles[i]);
     }

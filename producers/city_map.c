@@ -116,7 +116,17 @@ static int parse_time_of_day(const char *s, enum time_format fmt, struct civil_t
 {
     int h = 0, m = 0, sec = 0;
     char tail;
-    if (fmt == TIME_HHMM) {
+    if (fmt == TIME_H) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        while (*end == ' ') {
+            end++;
+        }
+        if (end == s || *end || v < 0 || v > 23) {
+            return -1;
+        }
+        h = (int)v;
+    } else if (fmt == TIME_HHMM) {
         /* "2015" is 20:15; LA drops leading zeros ("5" is 00:05, "130" is 01:30). */
         char *end;
         long v = strtol(s, &end, 10);
@@ -162,7 +172,25 @@ static int map_time(const struct city *city, const struct city_time *t, const js
     struct civil_time ct;
     bool has_zone = false;
     int offset_s = 0;
-    if (iso8601_parse(s, &ct, &has_zone, &offset_s) != 0) {
+    const json_t *raw = json_object_get(row, t->field);
+    if (json_is_integer(raw) || json_is_real(raw)) {
+        /* Epoch milliseconds (an ArcGIS date field): an instant, of which only the date in the
+         * city's zone counts when the time of day is in its own field. */
+        double ms = json_number_value(raw);
+        if (!isfinite(ms) || ms < -62135596800000.0 || ms > 253402300799000.0) {
+            err_set(errstr, n, "field %s: %.0f is not a time in epoch milliseconds", t->field, ms);
+            return -1;
+        }
+        int64_t utc_us = (int64_t)ms * 1000;
+        if (!t->time_field) {
+            *us = utc_us;
+            return 0;
+        }
+        int64_t utc_s = utc_us / 1000000 - (utc_us % 1000000 < 0);
+        us_to_civil(utc_us + (int64_t)tz_offset_at(city->tz, utc_s) * 1000000, &ct);
+        ct.hour = ct.minute = ct.second = 0;
+        ct.micros = 0;
+    } else if (iso8601_parse(s, &ct, &has_zone, &offset_s) != 0) {
         err_set(errstr, n, "field %s: \"%.40s\" is not a timestamp", t->field, s);
         return -1;
     }
@@ -309,7 +337,10 @@ static const char *crime_against_of(const char *value)
 /* Every source field into attributes, as text (objects and arrays as compact JSON). Rejects
  * oversized values and text that is not valid UTF-8 (the page parser turns invalid bytes into
  * U+0000, see socrata.c). */
-static int map_attributes(const json_t *row, struct incident *inc, char *errstr, size_t n)
+static bool in_list(char *const *list, size_t count, const char *name);
+
+static int map_attributes(const struct city *city, const json_t *row, struct incident *inc,
+                          char *errstr, size_t n)
 {
     const char *key;
     const json_t *v;
@@ -318,7 +349,10 @@ static int map_attributes(const json_t *row, struct incident *inc, char *errstr,
     {
         const char *s;
         char *dumped = NULL;
-        if (json_is_null(v)) {
+        /* "::" fields are the kind's own (a walk stamp, a repeat number); unstable ones are
+         * renumbered by the publisher: neither is content. */
+        if (json_is_null(v) || strncmp(key, "::", 2) == 0 ||
+            in_list(city->unstable_fields, city->n_unstable_fields, key)) {
             continue;
         }
         if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
@@ -367,6 +401,18 @@ static int map_id(const struct city *city, const json_t *row, struct incident *i
         }
         used += (size_t)w;
     }
+    /* The k-th row (k >= 2) with the same id values in one group (a kind that numbers repeats,
+     * see city.h's repeat_key): rows of one occurrence that only the publisher's row number
+     * told apart. */
+    const json_t *rep = json_object_get(row, "::repeat");
+    if (json_is_integer(rep) && json_integer_value(rep) > 1) {
+        int w = snprintf(id + used, sizeof(id) - used, "-%" JSON_INTEGER_FORMAT,
+                         json_integer_value(rep));
+        if (w < 0 || (size_t)w >= sizeof(id) - used) {
+            err_set(errstr, n, "id is longer than %zu bytes", sizeof(id) - 1);
+            return -1;
+        }
+    }
     incident_set_str(&inc->city, city->name);
     incident_set_str(&inc->incident_id, id);
     return 0;
@@ -385,10 +431,22 @@ static int map_times(const struct city *city, const json_t *row, struct incident
     if (map_time(city, &city->reported_at, row, &inc->reported_at, errstr, n) != 0) {
         return -1;
     }
-    const json_t *upd = json_object_get(row, ":updated_at");
+    if (city->updated_at.field) {
+        if (map_time(city, &city->updated_at, row, &inc->source_updated_at, errstr, n) != 0) {
+            return -1;
+        }
+        if (inc->source_updated_at != TS_NULL) {
+            return 0;
+        }
+    }
+    /* The kind's update time: Socrata's :updated_at, a snapshot kind's walk stamp. */
+    const char *name = strcmp(city->source.kind, "socrata") == 0 ? ":updated_at" : "::stamp";
+    const json_t *upd = json_object_get(row, name);
     inc->source_updated_at = json_is_string(upd) ? iso8601_to_us(json_string_value(upd)) : TS_NULL;
     if (inc->source_updated_at == TS_NULL) {
-        err_set(errstr, n, "missing or bad :updated_at (ask with $select=:*,*)");
+        err_set(errstr, n, "missing or bad %s%s",
+                city->updated_at.field ? city->updated_at.field : name,
+                name[1] == ':' ? "" : " (ask with $select=:*,*)");
         return -1;
     }
     return 0;
@@ -435,8 +493,11 @@ static int map_category(const struct city *city, const json_t *row, struct incid
 {
     char buf[64];
     const char *s;
-    if (field_text(row, city->category_from, buf, sizeof(buf), &s, errstr, n) != 0) {
-        return -1;
+    s = NULL;
+    for (size_t i = 0; i < city->n_category_fields && !s; i++) {
+        if (field_text(row, city->category_fields[i], buf, sizeof(buf), &s, errstr, n) != 0) {
+            return -1;
+        }
     }
     const char *category = lookup_category(city, s);
     if (!category) {
@@ -465,7 +526,7 @@ enum err_class city_map_row(const struct city *city, const json_t *row, int64_t 
         err_set(errstr, n, "row is %s, not an object", json_type_name(row));
         return ERR_PERMANENT;
     }
-    if (map_attributes(row, inc, errstr, n) != 0 || map_id(city, row, inc, errstr, n) != 0 ||
+    if (map_attributes(city, row, inc, errstr, n) != 0 || map_id(city, row, inc, errstr, n) != 0 ||
         map_times(city, row, inc, errstr, n) != 0 || map_texts(city, row, inc, errstr, n) != 0 ||
         map_category(city, row, inc, stats, errstr, n) != 0) {
         goto reject;

@@ -157,12 +157,32 @@ enum err_class http_get(struct http *h, const char *url, http_header_fn on_heade
                         http_body_fn on_body, void *ctx, struct http_response *res, char *errstr,
                         size_t errstr_size)
 {
+    return http_get_conditional(h, url, NULL, on_header, on_body, ctx, res, errstr, errstr_size);
+}
+
+enum err_class http_get_conditional(struct http *h, const char *url, const char *const *extra,
+                                    http_header_fn on_header, http_body_fn on_body, void *ctx,
+                                    struct http_response *res, char *errstr, size_t errstr_size)
+{
     memset(res, 0, sizeof(*res));
     res->retry_after_s = -1;
     struct transfer t = {h, res, on_header, on_body, ctx};
     set_options(h, url, &t);
+    /* This request's own headers after the fixed ones (the list is the handle's, then these). */
+    struct curl_slist *all = NULL;
+    for (struct curl_slist *l = h->headers; l; l = l->next) {
+        all = curl_slist_append(all, l->data);
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        all = curl_slist_append(all, extra[i]);
+    }
+    if (extra) {
+        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, all);
+    }
     int64_t start = mono_ms();
     CURLcode rc = curl_easy_perform(h->curl);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    curl_slist_free_all(all);
     res->seconds = (double)(mono_ms() - start) / 1000.0;
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &res->status);
     if (res->body_refused) {
@@ -175,7 +195,7 @@ enum err_class http_get(struct http *h, const char *url, http_header_fn on_heade
                 rc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(rc));
         return ERR_TRANSIENT;
     }
-    if (res->status == 200) {
+    if (res->status == 200 || (extra && res->status == 304)) {
         return ERR_OK;
     }
     err_set(errstr, errstr_size, "HTTP %ld: %.300s", res->status, res->error_body);

@@ -42,4 +42,11 @@ enum err_class http_get(struct http *h, const char *url, http_header_fn on_heade
                         http_body_fn on_body, void *ctx, struct http_response *res, char *errstr,
                         size_t errstr_size);
 
+/* The same, with extra request headers for this request only (NULL-terminated; e.g.
+ * If-None-Match, If-Modified-Since), and 304 Not Modified is ERR_OK too (res->status says
+ * which; no body). */
+enum err_class http_get_conditional(struct http *h, const char *url, const char *const *extra,
+                                    http_header_fn on_header, http_body_fn on_body, void *ctx,
+                                    struct http_response *res, char *errstr, size_t errstr_size);
+
 #endif

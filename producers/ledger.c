@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@ struct page {
     atomic_size_t outstanding; /* rows handed on without a final report yet */
     size_t rows;
     bool complete;      /* the whole page arrived and may advance the checkpoint */
+    bool has_state;     /* the kind set its position state (ledger_page_state) */
     atomic_bool failed; /* a message of it could not be produced or delivered */
 };
 
@@ -88,6 +90,14 @@ void ledger_page_end(struct ledger *l, struct page *pg, bool complete)
     }
 }
 
+void ledger_page_state(struct ledger *l, struct page *pg, const char *state)
+{
+    pthread_mutex_lock(&l->lock);
+    snprintf(pg->end.state, sizeof(pg->end.state), "%s", state);
+    pg->has_state = true;
+    pthread_mutex_unlock(&l->lock);
+}
+
 struct keyset ledger_page_position(struct ledger *l, const struct page *pg)
 {
     pthread_mutex_lock(&l->lock);
@@ -123,19 +133,18 @@ bool ledger_advance(struct ledger *l)
             break;
         }
         if (!pg->complete) { /* abandoned: freed once its messages are reported */
-            if (pg->outstanding == 0) {
-                *link = pg->next;
-                free(pg);
-            } else {
-                link = &pg->next;
+            if (pg->outstanding > 0) {
+                break;
             }
+            *link = pg->next;
+            free(pg);
             continue;
         }
         if (pg->outstanding > 0 || pg->failed) {
             break;
         }
-        if (pg->rows > 0) {
-            if (pg->end.set) {
+        if (pg->rows > 0 || pg->has_state) {
+            if (pg->end.set || pg->has_state) {
                 l->acked.ks = pg->end;
             }
             l->acked.rows += pg->rows;

@@ -9,10 +9,12 @@
  * moves the acknowledged position over every leading complete page whose messages are all
  * delivered. So the checkpoint never passes a row Kafka has not acknowledged.
  *
- * An abandoned attempt (a transfer that failed and was fetched again) advances nothing and
- * blocks nothing: its rows are covered by the later attempt, whose messages follow its own on
- * the same partitions. A message that failed marks its page failed and the ledger "rewound":
- * the pass starts again from the acknowledged position. */
+ * An abandoned attempt (a transfer that failed and was fetched again) advances nothing: its
+ * rows are covered by the later attempt, whose messages follow its own on the same partitions.
+ * Until its own messages have their reports it blocks the pages after it: a later attempt may
+ * skip rows that the snapshot (producers/snapshot.h) says the abandoned one already sent. A message
+ * that failed marks its page failed and the ledger "rewound": the pass starts again from the
+ * acknowledged position. */
 #ifndef BLOTTER_LEDGER_H
 #define BLOTTER_LEDGER_H
 
@@ -41,6 +43,10 @@ struct page *ledger_page_begin(struct ledger *l, const struct keyset *from);
 void ledger_row_out(struct page *pg);
 /* The page's transfer is over: complete (every row of it arrived) or abandoned. */
 void ledger_page_end(struct ledger *l, struct page *pg, bool complete);
+/* The kind's position state once the page is complete (struct keyset's state; main thread,
+ * before ledger_page_end). A complete page that sets it moves the acknowledged position even
+ * when it had no rows (a file that did not change, an empty walk). */
+void ledger_page_state(struct ledger *l, struct page *pg, const char *state);
 /* The end position of a page whose rows have all been read (after the workers drained). */
 struct keyset ledger_page_position(struct ledger *l, const struct page *pg);
 

@@ -95,6 +95,27 @@ static void report_drift(struct producer *p, json_t *fields)
     free(unknown);
 }
 
+/* A snapshot kind's unit walked whole: the rows it no longer holds (they stay in the
+ * warehouse; the source "may change or delete" records). */
+static void report_vanished(struct producer *p, const struct source_page *page)
+{
+    long gone = snapshot_walk_end(p->snap, page->unit, page->stamp);
+    if (gone < 0) {
+        log_info("walk.done", "city=%s unit=%s stamp=%s vanished=%s", p->city->name, LQ(page->unit),
+                 LQ(page->stamp), LQ("unknown (walk resumed after a restart)"));
+        return;
+    }
+    metric_add(p->stats->m_vanished, (double)gone);
+    if (gone > 0) {
+        log_warn("rows.vanished", "city=%s unit=%s stamp=%s vanished=%ld note=%s", p->city->name,
+                 LQ(page->unit), LQ(page->stamp), gone,
+                 LQ("rows left the source; the warehouse keeps their last version"));
+    } else {
+        log_info("walk.done", "city=%s unit=%s stamp=%s vanished=0", p->city->name, LQ(page->unit),
+                 LQ(page->stamp));
+    }
+}
+
 /* A backfill's progress line on stderr, every 2 s and at the end. */
 struct progress {
     int64_t total; /* -1 unknown */
@@ -186,7 +207,17 @@ static enum err_class fetch_page(struct producer *p, const struct keyset *after,
         if (cause && page->hold) {
             snprintf(err, sizeof(err), "%s", page->hold);
         }
-        ledger_page_end(p->ledger, f.pg, !cause && cls == ERR_OK && !stop_requested);
+        bool complete = !cause && cls == ERR_OK && !stop_requested;
+        if (complete && page->state) {
+            ledger_page_state(p->ledger, f.pg, page->state);
+        }
+        if (complete && p->snap && page->walk_begin) {
+            snapshot_walk_begin(p->snap, page->unit, page->stamp);
+        }
+        ledger_page_end(p->ledger, f.pg, complete);
+        if (complete && p->snap && page->walk_end) {
+            report_vanished(p, page);
+        }
         if (stop_requested) {
             return ERR_OK;
         }
@@ -239,6 +270,9 @@ static enum err_class run_pass(struct producer *p, struct progress *pr)
         if (ledger_rewound(p->ledger)) {
             log_warn("pass.rewind", "city=%s error=%s", p->city->name,
                      LQ("a message was not delivered; re-reading from the checkpoint"));
+            if (p->snap) {
+                snapshot_forget(p->snap); /* what it recorded may not be in Kafka */
+            }
             return ERR_TRANSIENT;
         }
         if (page.last) {
@@ -268,11 +302,12 @@ static void log_pass_done(const struct producer *p)
 {
     const struct checkpoint_value *acked = ledger_acked(p->ledger);
     log_info("pass.done",
-             "city=%s fetched=%llu published=%llu rejected=%llu unmapped_offense=%llu "
-             "updated_at=%s",
+             "city=%s fetched=%llu published=%llu unchanged=%llu rejected=%llu "
+             "unmapped_offense=%llu updated_at=%s",
              p->city->name, (unsigned long long)p->stats->fetched,
-             (unsigned long long)p->stats->published, (unsigned long long)p->stats->rejected,
-             (unsigned long long)p->stats->unmapped, acked->ks.set ? acked->ks.updated_at : "-");
+             (unsigned long long)p->stats->published, (unsigned long long)p->stats->unchanged,
+             (unsigned long long)p->stats->rejected, (unsigned long long)p->stats->unmapped,
+             acked->ks.set ? acked->ks.updated_at : "-");
 }
 
 int pass_loop(struct producer *p)

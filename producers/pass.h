@@ -15,6 +15,7 @@
 #include "producers/ledger.h"
 #include "producers/publish.h"
 #include "producers/settings.h"
+#include "producers/snapshot.h"
 #include "producers/source.h"
 #include "producers/stats.h"
 #include "producers/workers.h"
@@ -29,6 +30,7 @@ struct producer {
     struct workers *workers;
     struct publisher *pub;
     struct producer_stats *stats;
+    struct snapshot *snap; /* a snapshot kind's (producers/snapshot.h), else NULL */
     char state_topic[256];
     char key[512]; /* the checkpoint's key: the city, or the city and the backfill range */
     int64_t last_save_ms;

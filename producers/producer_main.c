@@ -22,12 +22,14 @@
 #include "common/log.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
+#include "common/tz.h"
 #include "producers/checkpoint.h"
 #include "producers/city.h"
 #include "producers/ledger.h"
 #include "producers/pass.h"
 #include "producers/publish.h"
 #include "producers/settings.h"
+#include "producers/snapshot.h"
 #include "producers/source.h"
 #include "producers/stats.h"
 #include "producers/workers.h"
@@ -108,6 +110,55 @@ static int load_checkpoint(struct producer *p, struct checkpoint_value *v, int *
     }
 }
 
+/* ---- A snapshot kind's snapshot, rebuilt from the incidents topic ---- */
+
+static void on_published(void *ctx, const rd_kafka_message_t *rkm)
+{
+    struct snapshot *snap = ctx;
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *fp_v = NULL, *unit_v = NULL;
+    size_t fp_n = 0, unit_n = 0;
+    uint64_t fp;
+    char unit[256];
+    if (!rkm->payload || !rkm->key || rd_kafka_message_headers(rkm, &hdrs) != 0 ||
+        rd_kafka_header_get_last(hdrs, PUBLISH_HDR_FP, &fp_v, &fp_n) != 0 ||
+        snapshot_fp_parse(fp_v, fp_n, &fp) != 0) {
+        return; /* a tombstone, or a message without the headers: its row will be sent again */
+    }
+    rd_kafka_header_get_last(hdrs, PUBLISH_HDR_UNIT, &unit_v, &unit_n);
+    snprintf(unit, sizeof(unit), "%.*s", unit_v ? (int)unit_n : 0,
+             unit_v ? (const char *)unit_v : "");
+    snapshot_load(snap, unit, rkm->key, rkm->key_len, fp);
+}
+
+static int load_snapshot(struct producer *p, const char *topic)
+{
+    char err[512];
+    int64_t start = mono_ms();
+    p->snap = snapshot_new();
+    rd_kafka_conf_t *conf =
+        p->snap ? kafka_conf_new(KAFKA_CONSUMER, p->set->svc.brokers, environ, err, sizeof(err))
+                : NULL;
+    if (!conf || topic_read_all(conf, topic, on_published, p->snap, err, sizeof(err)) != ERR_OK) {
+        log_error("snapshot.load", "topic=%s error=%s", topic, LQ(p->snap ? err : "out of memory"));
+        return -1;
+    }
+    log_info("snapshot.loaded", "city=%s topic=%s incidents=%zu ms=%lld", p->city->name, topic,
+             snapshot_size(p->snap), (long long)(mono_ms() - start));
+    return 0;
+}
+
+/* The backfill range as UTC instants, for a kind that does not ask the source for it. */
+static int64_t wall_to_utc(const struct city *city, int64_t wall_us)
+{
+    if (wall_us == TS_NULL) {
+        return TS_NULL;
+    }
+    struct civil_time ct;
+    us_to_civil(wall_us, &ct);
+    return tz_to_utc_us(city->tz, &ct);
+}
+
 /* Kafka, topics, checkpoint, workers and the source, in that order. */
 static int start_stages(struct producer *p)
 {
@@ -135,8 +186,20 @@ static int start_stages(struct producer *p)
         return -1;
     }
     ledger_resume(p->ledger, &acked);
-    struct workers_setup ws = {
-        set->workers, set->svc.schema_registry_id, p->city, p->kind, p->ledger, p->pub, p->stats};
+    if (p->kind->snapshot && load_snapshot(p, topic) != 0) {
+        return -1;
+    }
+    bool filter = set->backfill && !p->kind->range_in_query;
+    struct workers_setup ws = {set->workers,
+                               set->svc.schema_registry_id,
+                               p->city,
+                               p->kind,
+                               p->ledger,
+                               p->pub,
+                               p->stats,
+                               p->snap,
+                               filter ? wall_to_utc(p->city, set->since_us) : TS_NULL,
+                               filter ? wall_to_utc(p->city, set->until_us) : TS_NULL};
     p->workers = workers_start(&ws, err, sizeof(err));
     if (!p->workers) {
         log_error("workers.failed", "error=%s", LQ(err));
@@ -166,6 +229,7 @@ static void stop_stages(struct producer *p)
     workers_stop(p->workers);
     publisher_destroy(p->pub);
     ledger_destroy(p->ledger);
+    snapshot_destroy(p->snap);
 }
 
 /* Settings, the city file, the metrics endpoint: everything a usage error can come from is

@@ -95,13 +95,27 @@ static void not_taken(struct publisher *pub, struct page *pg, const char *topic,
 }
 
 void publish_incident(struct publisher *pub, struct page *pg, const char *key, void *value,
-                      size_t len)
+                      size_t len, const char *fp_hex, const char *unit)
 {
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            pub->rk, RD_KAFKA_V_TOPIC(pub->topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-            RD_KAFKA_V_OPAQUE(pg), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err;
+        if (fp_hex) {
+            rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+            rd_kafka_header_add(hdrs, PUBLISH_HDR_FP, -1, fp_hex, -1);
+            rd_kafka_header_add(hdrs, PUBLISH_HDR_UNIT, -1, unit ? unit : "", -1);
+            err = rd_kafka_producev(
+                pub->rk, RD_KAFKA_V_TOPIC(pub->topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pg), RD_KAFKA_V_END);
+            if (err) {
+                rd_kafka_headers_destroy(hdrs); /* taken only on success */
+            }
+        } else {
+            err = rd_kafka_producev(pub->rk, RD_KAFKA_V_TOPIC(pub->topic),
+                                    RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value, len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(pg),
+                                    RD_KAFKA_V_END);
+        }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             producer_count(&pub->stats->published, pub->stats->m_published);
             return; /* value and the page's count now belong to librdkafka */

@@ -13,6 +13,9 @@
 #include "producers/ledger.h"
 #include "producers/stats.h"
 
+#define PUBLISH_HDR_FP   "blotter.fp"
+#define PUBLISH_HDR_UNIT "blotter.unit"
+
 struct publisher;
 
 /* Takes conf (also when it fails). NULL with errstr when librdkafka refuses it. */
@@ -28,10 +31,12 @@ rd_kafka_t *publisher_rk(struct publisher *pub);
 void publisher_poll(struct publisher *pub, int timeout_ms);
 
 /* A message of pg (whose ledger count already includes it). publish_incident takes value (a
- * malloc'ed Avro message); publish_dead_letter copies raw. While librdkafka's queue is full
+ * malloc'ed Avro message); a snapshot kind's fp_hex and unit (else NULL) go into the headers
+ * blotter.fp and blotter.unit, from which the snapshot is rebuilt at start (PUBLISH_HDR_*);
+ * publish_dead_letter copies raw. While librdkafka's queue is full
  * they wait for the main thread to serve delivery reports, unless a stop is requested. */
 void publish_incident(struct publisher *pub, struct page *pg, const char *key, void *value,
-                      size_t len);
+                      size_t len, const char *fp_hex, const char *unit);
 void publish_dead_letter(struct publisher *pub, struct page *pg, const struct deadletter *dl,
                          const char *raw, size_t len);
 

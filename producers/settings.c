@@ -16,7 +16,10 @@ int producer_settings_load(struct producer_settings *s, const struct config *cfg
     }
     problems += service_settings_load(&s->svc, cfg, "blotter-producer", err);
     s->cities_dir = config_str(cfg, OPT_CITIES_DIR);
-    s->base_url = config_str(cfg, OPT_SOCRATA_BASE_URL);
+    s->base_url = config_str(cfg, OPT_SOURCE_BASE_URL);
+    if (!s->base_url || !*s->base_url) {
+        s->base_url = config_str(cfg, OPT_SOCRATA_BASE_URL); /* the older name */
+    }
     s->app_token = config_str(cfg, OPT_SOCRATA_APP_TOKEN);
     s->page_size = (int)config_int(cfg, OPT_PAGE_SIZE);
     s->workers = (int)config_int(cfg, OPT_WORKERS);

@@ -192,6 +192,7 @@ static int64_t socrata_count(struct source *s)
 
 const struct source_kind socrata_kind = {
     .name = "socrata",
+    .range_in_query = true,
     .open = socrata_open,
     .close = socrata_close,
     .fetch = socrata_fetch,

@@ -3,9 +3,11 @@
 
 #include <string.h>
 
+#include "producers/arcgis_source.h"
+#include "producers/csv_source.h"
 #include "producers/socrata.h"
 
-static const struct source_kind *const kinds[] = {&socrata_kind};
+static const struct source_kind *const kinds[] = {&socrata_kind, &arcgis_kind, &csv_kind};
 
 const struct source_kind *source_kind_find(const char *name)
 {
@@ -19,6 +21,6 @@ const struct source_kind *source_kind_find(const char *name)
 
 const struct source_kind *source_kind_of(const struct city *city)
 {
-    (void)city;
-    return &socrata_kind;
+    const struct source_kind *k = source_kind_find(city->source.kind);
+    return k ? k : &socrata_kind;
 }

@@ -3,11 +3,18 @@
  * pass loop, the checkpoint and its ledger, the row workers, dead letters, metrics and backfill
  * are shared by every kind (producers/pass.c, ledger.c, workers.c, publish.c).
  *
- * Adding a kind: implement struct source_kind in producers/<kind>.c over producers/http.c
- * (producers/socrata.c is the one there is), list it in producers/source.c, and, when the
- * kind's position is not a keyset (an offset, per-file validators), add it to struct
- * checkpoint_value (producers/checkpoint.h). A kind hands the city mapping a flat JSON object
- * per row; the city file keeps the data: field mapping, zone, ids, taxonomy. */
+ * Adding a kind: implement struct source_kind over producers/http.c (producers/socrata.c,
+ * arcgis_source.c, csv_source.c are the ones there are), list it in producers/source.c; a
+ * position that is not a keyset (an offset, per-file validators) goes into the keyset's state
+ * text (producers/checkpoint.h), which the kind returns with each complete page. A kind hands
+ * the city mapping a flat JSON object per row; the city file keeps the data: field mapping,
+ * zone, ids, taxonomy.
+ *
+ * A snapshot kind (ArcGIS layers, yearly CSV files: the publisher rewrites a whole unit) adds
+ * to each row "::unit" (the file or layer) and "::stamp" (the walk: an ISO 8601 UTC time that
+ * grows with every walk of the unit); the workers then publish only rows whose content changed
+ * since the snapshot (producers/snapshot.h), and a complete walk counts the rows that
+ * vanished from its unit. */
 #ifndef BLOTTER_SOURCE_H
 #define BLOTTER_SOURCE_H
 
@@ -42,6 +49,13 @@ struct source_page {
     double seconds;     /* the request's duration */
     json_t *fields;     /* the field list the source announced (schema drift), or NULL;
                            owned by the caller (json_decref) */
+    /* A kind whose position is its state: the state once this page is complete (owned by the
+     * source, valid until the next fetch), or NULL to leave it as the rows moved it. */
+    const char *state;
+    /* A snapshot kind: the unit and walk of the page's rows, whether the page begins the
+     * walk at the unit's first row, and whether it ends it (every row of the unit taken). */
+    const char *unit, *stamp;
+    bool walk_begin, walk_end;
 };
 
 /* Called with each row's raw text as soon as it has arrived (the page may still be
@@ -49,7 +63,10 @@ struct source_page {
 typedef int (*source_row_fn)(void *ctx, const char *raw, size_t len);
 
 struct source_kind {
-    const char *name; /* as a city file would name it */
+    const char *name;    /* as a city file would name it */
+    bool snapshot;       /* rows carry ::unit and ::stamp: publish only what changed */
+    bool range_in_query; /* the kind asks the source for the backfill range (else the workers
+                            drop rows outside it) */
 
     struct source *(*open)(const struct city *city, const struct source_options *opt, char *errstr,
                            size_t errstr_size);
@@ -73,7 +90,7 @@ struct source_kind {
     int64_t (*count)(struct source *src);
 };
 
-/* The kind of a city. City files name no kind yet, so every city is Socrata. */
+/* The kind of a city (its file's source.kind; city_load accepts only kinds there are). */
 const struct source_kind *source_kind_of(const struct city *city);
 
 /* A kind by name, NULL when there is none. */

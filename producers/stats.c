@@ -25,13 +25,18 @@ void producer_stats_init(struct producer_stats *s, const char *city)
                                 "Rows whose offense is not in the city file (category other)");
     s->m_undelivered = city_metric(s, 0, "blotter_producer_undelivered_total",
                                    "Messages Kafka did not acknowledge");
+    s->m_unchanged =
+        city_metric(s, 0, "blotter_producer_rows_unchanged_total",
+                    "Rows of a republished file or layer whose content did not change");
+    s->m_vanished = city_metric(s, 0, "blotter_producer_rows_vanished_total",
+                                "Rows that disappeared from a file or layer walked whole");
     s->m_drift = city_metric(s, 1, "blotter_producer_schema_drift_fields",
                              "Expected fields missing plus unknown fields present");
     s->m_ck_age = city_metric(s, 1, "blotter_producer_checkpoint_age_seconds",
                               "Seconds since the checkpoint was last saved");
     char labels[160];
     snprintf(labels, sizeof(labels), "city=\"%s\"", s->city);
-    s->m_http = metric_histogram("blotter_producer_http_seconds", "Socrata request latency", labels,
+    s->m_http = metric_histogram("blotter_producer_http_seconds", "Source request latency", labels,
                                  metric_latency_buckets, metric_latency_buckets_n);
 }
 

@@ -8,9 +8,9 @@
 #include "common/metrics.h"
 
 struct producer_stats {
-    atomic_ullong fetched, published, rejected, unmapped, undelivered;
+    atomic_ullong fetched, published, rejected, unmapped, undelivered, unchanged, filtered;
     struct metric *m_fetched, *m_published, *m_rejected, *m_unmapped, *m_undelivered, *m_pages,
-        *m_http, *m_ck_age, *m_drift;
+        *m_http, *m_ck_age, *m_drift, *m_unchanged, *m_vanished;
     char city[128];
 };
 

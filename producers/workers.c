@@ -2,6 +2,8 @@
 #include "producers/workers.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,11 +53,45 @@ static void reject(struct workers *pool, struct page *pg, const char *raw, size_
     publish_dead_letter(pool->s.pub, pg, &dl, raw, len);
 }
 
+/* Whether a mapped row is to be left out: it occurred outside the backfill range, or (a
+ * snapshot kind) its content is what was published last. Fills the content fingerprint of a
+ * snapshot kind's row (hex) for the message's headers. */
+static bool leave_out(struct workers *pool, const json_t *row, const struct incident *inc,
+                      char fp_hex[17])
+{
+    const struct workers_setup *s = &pool->s;
+    fp_hex[0] = 0;
+    if ((s->range_lo != TS_NULL && inc->occurred_at < s->range_lo) ||
+        (s->range_hi != TS_NULL && inc->occurred_at >= s->range_hi)) {
+        atomic_fetch_add(&s->stats->filtered, 1);
+        return true;
+    }
+    if (!s->snap) {
+        return false;
+    }
+    /* The content without the walk stamp (when it stands in for an update time): a walk over
+     * an unchanged unit finds every row the same. */
+    struct incident bare = *inc;
+    if (!s->city->updated_at.field) {
+        bare.source_updated_at = 0;
+    }
+    uint64_t fp = incident_content_hash(&bare);
+    snapshot_fp_hex(fp, fp_hex);
+    const char *unit = json_string_value(json_object_get(row, "::unit"));
+    const char *stamp = json_string_value(json_object_get(row, "::stamp"));
+    if (snapshot_offer(s->snap, unit, stamp, inc->incident_id, strlen(inc->incident_id), fp) ==
+        SNAP_SAME) {
+        producer_count(&s->stats->unchanged, s->stats->m_unchanged);
+        return true;
+    }
+    return false;
+}
+
 /* A worker's share: read, map, encode and publish one row. */
 static void process_row(struct workers *pool, struct worker *w, struct page *pg, const char *raw,
                         size_t len)
 {
-    char err[512], *clean = NULL;
+    char err[512], *clean = NULL, fp[17];
     size_t clean_len = 0;
     json_t *row = pool->s.kind->read_row(raw, len, &clean, &clean_len);
     if (clean) {
@@ -75,14 +111,18 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
     if (!row) {
         reject(pool, pg, raw, len, "row is not valid JSON");
     } else if (city_map_row(pool->s.city, row, now_us(), &inc, &w->stats, err, sizeof(err)) !=
-                   ERR_OK ||
-               codec_encode(w->codec, &inc, &value, &value_len, err, sizeof(err)) != ERR_OK) {
+               ERR_OK) {
+        reject(pool, pg, raw, len, err);
+    } else if (leave_out(pool, row, &inc, fp)) {
+        ledger_row_done(pool->s.ledger, pg, true); /* taken, nothing to send; the last touch */
+    } else if (codec_encode(w->codec, &inc, &value, &value_len, err, sizeof(err)) != ERR_OK) {
         reject(pool, pg, raw, len, err);
     } else {
         if (w->stats.unmapped_offense != unmapped) {
             producer_count(&pool->s.stats->unmapped, pool->s.stats->m_unmapped);
         }
-        publish_incident(pool->s.pub, pg, inc.incident_id, value, value_len);
+        publish_incident(pool->s.pub, pg, inc.incident_id, value, value_len, fp[0] ? fp : NULL,
+                         json_string_value(json_object_get(row, "::unit")));
     }
     incident_clear(&inc);
     json_decref(row);

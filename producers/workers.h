@@ -2,7 +2,8 @@
  * them while it goes on fetching.
  *
  *   raw row -> read (the source kind) -> position moves in the ledger -> city mapping
- *           -> Avro -> publish_incident          (a row that fails anywhere: publish_dead_letter)
+ *           -> [backfill range? snapshot: changed?] -> Avro -> publish_incident
+ *                                               (a row that fails anywhere: publish_dead_letter)
  *
  * Rows wait in a bounded queue; a full queue makes the main thread serve delivery reports
  * until a worker takes one. */
@@ -15,6 +16,7 @@
 #include "producers/city.h"
 #include "producers/ledger.h"
 #include "producers/publish.h"
+#include "producers/snapshot.h"
 #include "producers/source.h"
 #include "producers/stats.h"
 
@@ -26,6 +28,9 @@ struct workers_setup {
     struct ledger *ledger;
     struct publisher *pub;
     struct producer_stats *stats;
+    struct snapshot *snap;      /* a snapshot kind's: publish only new and changed rows */
+    int64_t range_lo, range_hi; /* UTC; rows that occurred outside are dropped (TS_NULL: open;
+                                   both TS_NULL when the kind asks the source for the range) */
 };
 
 struct workers;

@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config clang-format
     librdkafka-dev libavro-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-    libcmocka-dev libmicrohttpd-dev libpq-dev zlib1g-dev
+    libcmocka-dev libmicrohttpd-dev libpq-dev zlib1g-dev libcsv-dev
     postgresql redis-server openjdk-17-jre-headless maven kcat curl
     python3 python3-avro python3-yaml tzdata procps iproute2 bc time
     chromium wrk
