@@ -322,13 +322,14 @@ static const char *crime_against_of(const char *value)
     if (!value) {
         return NULL;
     }
-    if (!strcasecmp(value, "PERSON")) {
+    /* NIBRS spells them out, or abbreviates them (San Diego: PE, PR, SO). */
+    if (!strcasecmp(value, "PERSON") || !strcasecmp(value, "PE")) {
         return "person";
     }
-    if (!strcasecmp(value, "PROPERTY")) {
+    if (!strcasecmp(value, "PROPERTY") || !strcasecmp(value, "PR")) {
         return "property";
     }
-    if (!strcasecmp(value, "SOCIETY")) {
+    if (!strcasecmp(value, "SOCIETY") || !strcasecmp(value, "SO")) {
         return "society";
     }
     return "other";

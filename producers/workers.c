@@ -72,7 +72,8 @@ static bool leave_out(struct workers *pool, const json_t *row, const struct inci
     /* The content without the walk stamp (when it stands in for an update time): a walk over
      * an unchanged unit finds every row the same. */
     struct incident bare = *inc;
-    if (!s->city->updated_at.field) {
+    const char *upd = s->city->updated_at.field;
+    if (!upd || !json_is_string(json_object_get(row, upd))) {
         bare.source_updated_at = 0;
     }
     uint64_t fp = incident_content_hash(&bare);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
 #include "common/timeutil.h"
@@ -87,15 +88,16 @@ static const char dirs[] = "NSEW";
 
 #define BLOCK_SHIFT 12
 
+/* Name heuristics ignore case (ArcGIS layers spell their fields in capitals). */
 static bool name_has(const char *name, const char *part)
 {
-    return strstr(name, part) != NULL;
+    return strcasestr(name, part) != NULL;
 }
 
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
 static bool eq(const char *a, const char *b)
@@ -123,7 +125,7 @@ static int classify(struct gen_city *g, struct col *c, char *errstr, size_t errs
     set_role(c, R_TEXT, SOQL_TEXT, "text");
     if (eq(f, city->report_id)) {
         set_role(c, R_REPORT, SOQL_TEXT, "text");
-    } else if (is_id) {
+    } else if (is_id && !(json_is_array(vals) && json_array_size(vals) > 0)) {
         set_role(c, R_ID, SOQL_TEXT, "text");
     } else if (eq(f, city->occurred_at.field)) {
         set_role(c, R_OCC, SOQL_FLOATING, "floating_timestamp");
@@ -691,6 +693,11 @@ static void format_time_col(int64_t local_ms, enum time_format fmt, char *out)
     struct civil_time ct;
     us_to_civil(local_ms * 1000, &ct);
     char *p = out;
+    if (fmt == TIME_H || fmt == TIME_HHMM) { /* unpadded, as TPS writes them: "4", "900" */
+        p = put_digits(p, (uint64_t)(fmt == TIME_H ? ct.hour : ct.hour * 100 + ct.minute), 1);
+        *p = '\0';
+        return;
+    }
     p = put_digits(p, (uint64_t)ct.hour, 2);
     if (fmt != TIME_HHMM) {
         *p++ = ':';

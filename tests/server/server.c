@@ -57,6 +57,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "tests/server/layers.h"
 
 enum fault_kind {
     F_429 = 0,
@@ -69,17 +70,40 @@ enum fault_kind {
     F_OUT_OF_DATE,
     F_MALFORMED,
     F_REPLACE,
+    F_ENVELOPE,
     F__COUNT
 };
-static const char *const fault_names[F__COUNT] = {
-    "429", "500", "503", "202", "slow", "stall", "truncate", "out_of_date", "malformed", "replace"};
+static const char *const fault_names[F__COUNT] = {"429",       "500",     "503",      "202",
+                                                  "slow",      "stall",   "truncate", "out_of_date",
+                                                  "malformed", "replace", "envelope"};
 
 struct fault {
     enum fault_kind kind;
     int city; /* -1: any */
     long remaining;
-    long retry_after_s, ms, seconds;
+    long retry_after_s, ms, seconds, code;
     int64_t start_ms;
+};
+
+/* A city served as an ArcGIS layer or as yearly CSV files: what the admin endpoints set, and
+ * the files last rendered (a file keeps its ETag and Last-Modified while its bytes stay the
+ * same; a rewrite gives it new ones with the same bytes). */
+struct file_cache {
+    int year;
+    uint64_t version, hash;
+    unsigned rewrites;
+    int64_t modified_s;
+    struct buf body;
+};
+struct layer_state {
+    pthread_mutex_t lock;
+    long max_records;
+    uint64_t objectid_base;
+    int64_t republished_ms;
+    unsigned rewrites;
+    bool header_upper;
+    struct file_cache files[64];
+    size_t n_files;
 };
 
 struct sserver {
@@ -88,6 +112,7 @@ struct sserver {
     struct store_city **cities;
     size_t n_cities;
     _Atomic uint64_t *city_requests;
+    struct layer_state *layers; /* per city */
     _Atomic uint64_t requests, admin_requests;
     pthread_mutex_t fault_lock;
     struct fault *faults;
@@ -686,6 +711,35 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
         return send_json(conn, 200,
                          json_pack("{s:b, s:s, s:I}", "ok", 1, "op", what, "n", (json_int_t)n));
     }
+    if (strcmp(what, "delete") == 0 || strcmp(what, "renumber") == 0 ||
+        strcmp(what, "rewrite") == 0 || strcmp(what, "layer") == 0) {
+        if (all) {
+            return admin_error(conn, "delete/renumber/rewrite/layer need city=NAME");
+        }
+        struct layer_state *ls = &srv->layers[c];
+        long n = arg_long(conn, "n", 1, &bad);
+        long max = arg_long(conn, "max_records", ls->max_records, &bad);
+        long upper = arg_long(conn, "header_upper", ls->header_upper, &bad);
+        if (bad || max < 1) {
+            return admin_error(conn,
+                               "n, max_records and header_upper are integers (max_records >= 1)");
+        }
+        pthread_mutex_lock(&ls->lock);
+        if (what[0] == 'd') {
+            store_delete(srv->cities[c], (uint64_t)n, now);
+        } else if (what[2] == 'n') { /* renumber: a republish that gives every row a new OBJECTID */
+            ls->objectid_base += 100000;
+            ls->republished_ms = now;
+        } else if (what[0] == 'r') {
+            ls->rewrites++;
+        } else {
+            ls->max_records = max;
+            ls->header_upper = upper != 0;
+        }
+        pthread_mutex_unlock(&ls->lock);
+        log_info("admin.change", "city=%s op=%s n=%ld", city_arg, what, n);
+        return send_json(conn, 200, json_pack("{s:b, s:s}", "ok", 1, "op", what));
+    }
     if (strcmp(what, "reset") == 0) {
         pthread_mutex_lock(&srv->fault_lock);
         size_t w = 0;
@@ -718,7 +772,7 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
     }
     if (k < 0) {
         return admin_error(conn, "kind: 429|500|503|202|slow|stall|truncate|out_of_date|"
-                                 "malformed|replace");
+                                 "malformed|replace|envelope");
     }
     struct fault f = {.kind = (enum fault_kind)k,
                       .city = c,
@@ -726,6 +780,7 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
                       .retry_after_s = arg_long(conn, "retry_after", 0, &bad),
                       .ms = arg_long(conn, "ms", 1000, &bad),
                       .seconds = arg_long(conn, "seconds", 10, &bad),
+                      .code = arg_long(conn, "code", 500, &bad),
                       .start_ms = now};
     long mk = arg_long(conn, "k", 100, &bad);
     if (bad) {
@@ -763,6 +818,276 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
                                all ? "*" : city_arg));
 }
 
+/* ---- ArcGIS layers and yearly CSV files ---- */
+
+static uint64_t hash_buf(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* A version of the city's content: changes with every change of the store or the admin's. */
+static uint64_t content_version(struct sserver *srv, int c)
+{
+    struct store_stats st;
+    store_stats(srv->cities[c], &st);
+    const struct layer_state *ls = &srv->layers[c];
+    return hash_buf((const char *)&st, sizeof(st)) ^ (ls->objectid_base * 0x9e3779b97f4a7c15ULL) ^
+           ((uint64_t)ls->header_upper << 1) ^ ((uint64_t)ls->republished_ms << 8);
+}
+
+struct layer_walk {
+    struct sserver *srv;
+    int c;
+    const struct gen_city *g;
+    struct gen_row row;
+    struct buf *out;
+    int64_t offset, count, pos, taken;
+    bool more, counting;
+    int year; /* csv: the file's year */
+};
+
+static int on_layer_row(void *ctx, const struct gen_meta *m, unsigned malformed_k)
+{
+    struct layer_walk *w = ctx;
+    int64_t pos = w->pos++;
+    if (w->counting || pos < w->offset) {
+        return 0;
+    }
+    if (w->taken >= w->count) {
+        w->more = true;
+        return 1;
+    }
+    gen_row_make(w->g, m, malformed_k, &w->row);
+    buf_puts(w->out, w->taken ? "," : "");
+    layers_arcgis_feature(w->g, &w->row, w->srv->layers[w->c].objectid_base + (uint64_t)pos,
+                          w->out);
+    w->taken++;
+    return 0;
+}
+
+static int on_csv_row(void *ctx, const struct gen_meta *m, unsigned malformed_k)
+{
+    struct layer_walk *w = ctx;
+    gen_row_make(w->g, m, malformed_k, &w->row);
+    if (layers_row_year(w->g, &w->row) == w->year) {
+        layers_csv_row(w->g, &w->row, w->srv->layers[w->c].objectid_base + (uint64_t)w->pos,
+                       w->out);
+        w->pos++;
+    }
+    return 0;
+}
+
+static enum MHD_Result send_buf(struct sserver *srv, struct MHD_Connection *conn, struct buf *body,
+                                const struct fault *f, bool faulted, const char *type,
+                                const char *etag, const char *modified)
+{
+    struct MHD_Response *r = data_response(srv, body, f, faulted);
+    if (!r) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    if (etag) {
+        MHD_add_response_header(r, "ETag", etag);
+        MHD_add_response_header(r, "Last-Modified", modified);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result serve_arcgis(struct sserver *srv, struct MHD_Connection *conn, int c,
+                                    bool query, const struct fault *f, bool faulted)
+{
+    const struct gen_city *g = store_gen(srv->cities[c]);
+    struct layer_state *ls = &srv->layers[c];
+    struct buf body = {0};
+    const char *fmt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "f");
+    if (faulted && f->kind == F_ENVELOPE) {
+        buf_printf(&body,
+                   "{\"error\":{\"code\":%ld,\"message\":\"Unable to complete operation.\","
+                   "\"details\":[]}}",
+                   f->code);
+    } else if (!fmt || strcmp(fmt, "json") != 0) {
+        buf_puts(&body, "{\"error\":{\"code\":400,\"message\":\"Invalid or missing input "
+                        "parameters.\",\"details\":[\"this server serves f=json only\"]}}");
+    } else if (!query) {
+        struct store_stats st;
+        store_stats(srv->cities[c], &st);
+        int64_t edit = st.last_change_ms ? st.last_change_ms : gen_anchor_ms(now_ms());
+        if (ls->republished_ms > edit) {
+            edit = ls->republished_ms;
+        }
+        layers_arcgis_info(g, ls->max_records, edit, &body);
+    } else {
+        const char *where = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "where");
+        const char *only =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "returnCountOnly");
+        const char *off = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resultOffset");
+        const char *cnt =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resultRecordCount");
+        struct layer_walk w = {.srv = srv, .c = c, .g = g, .out = &body};
+        w.offset = off ? atoll(off) : 0;
+        w.count = cnt ? atoll(cnt) : ls->max_records;
+        if (w.count <= 0 || w.count > ls->max_records) {
+            w.count = ls->max_records; /* silently capped, as ArcGIS does */
+        }
+        if (!where || strcmp(where, "1=1") != 0) {
+            buf_puts(&body, "{\"error\":{\"code\":400,\"message\":\"Unable to complete "
+                            "operation.\",\"details\":[\"this server knows where=1=1 only\"]}}");
+        } else if (only && strcmp(only, "true") == 0) {
+            w.counting = true;
+            store_each(srv->cities[c], on_layer_row, &w);
+            buf_printf(&body, "{\"count\":%lld}", (long long)w.pos);
+        } else {
+            buf_puts(&body, "{\"objectIdFieldName\":\"OBJECTID\",\"geometryType\":"
+                            "\"esriGeometryPoint\",\"spatialReference\":{\"wkid\":4326},");
+            layers_arcgis_fields(g, &body);
+            buf_puts(&body, ",\"features\":[");
+            store_each(srv->cities[c], on_layer_row, &w);
+            buf_printf(&body, "],\"exceededTransferLimit\":%s}", w.more ? "true" : "false");
+        }
+        gen_row_free(&w.row);
+    }
+    enum MHD_Result ret = body.oom ? MHD_NO
+                                   : send_buf(srv, conn, &body, f, faulted,
+                                              "application/json; charset=utf-8", NULL, NULL);
+    buf_free(&body);
+    return ret;
+}
+
+/* The year file's cache entry, rendered again when the content changed. Under ls->lock. */
+static struct file_cache *csv_file(struct sserver *srv, int c, int year)
+{
+    struct layer_state *ls = &srv->layers[c];
+    struct file_cache *fc = NULL;
+    for (size_t i = 0; i < ls->n_files; i++) {
+        if (ls->files[i].year == year) {
+            fc = &ls->files[i];
+        }
+    }
+    if (!fc) {
+        if (ls->n_files == sizeof(ls->files) / sizeof(ls->files[0])) {
+            return NULL;
+        }
+        fc = &ls->files[ls->n_files++];
+        memset(fc, 0, sizeof(*fc));
+        fc->year = year;
+    }
+    uint64_t version = content_version(srv, c);
+    if (fc->body.p && fc->version == version && fc->rewrites == ls->rewrites) {
+        return fc;
+    }
+    const struct gen_city *g = store_gen(srv->cities[c]);
+    buf_reset(&fc->body);
+    layers_csv_header(g, ls->header_upper, &fc->body);
+    struct layer_walk w = {.srv = srv, .c = c, .g = g, .out = &fc->body, .year = year};
+    store_each(srv->cities[c], on_csv_row, &w);
+    gen_row_free(&w.row);
+    uint64_t h = hash_buf(fc->body.p, fc->body.len);
+    int64_t now_s = now_ms() / 1000;
+    if (h != fc->hash || fc->rewrites != ls->rewrites || !fc->modified_s) {
+        /* new bytes, or the publisher rewrote the file: new validators */
+        fc->modified_s = now_s > fc->modified_s ? now_s : fc->modified_s + 1;
+        fc->hash = h;
+        fc->rewrites = ls->rewrites;
+    }
+    fc->version = version;
+    return fc;
+}
+
+static enum MHD_Result serve_csv(struct sserver *srv, struct MHD_Connection *conn, int c, int year,
+                                 const struct fault *f, bool faulted)
+{
+    struct layer_state *ls = &srv->layers[c];
+    char etag[64], modified[64];
+    struct buf body = {0};
+    pthread_mutex_lock(&ls->lock);
+    struct file_cache *fc = csv_file(srv, c, year);
+    if (!fc) {
+        pthread_mutex_unlock(&ls->lock);
+        return send_error(conn, 500, "internal.error", "too many files", NULL, NULL);
+    }
+    snprintf(etag, sizeof(etag), "\"%016llx-%u\"", (unsigned long long)fc->hash, fc->rewrites);
+    http_date(fc->modified_s * 1000, modified, sizeof(modified));
+    const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    const char *ims = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Modified-Since");
+    bool fresh = inm ? strcmp(inm, etag) == 0 : ims && strcmp(ims, modified) == 0;
+    if (!fresh) {
+        buf_put(&body, fc->body.p, fc->body.len);
+    }
+    pthread_mutex_unlock(&ls->lock);
+    if (fresh) {
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "ETag", etag);
+        MHD_add_response_header(r, "Last-Modified", modified);
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NOT_MODIFIED, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    enum MHD_Result ret = body.oom ? MHD_NO
+                                   : send_buf(srv, conn, &body, f, faulted,
+                                              "text/csv; charset=utf-8", etag, modified);
+    buf_free(&body);
+    return ret;
+}
+
+/* A URL of a city's layer or files: the city, and for a file its year (else 0; query says
+ * whether it is the layer's /query). -1 when no city serves url. */
+static int layer_of(const struct sserver *srv, const char *url, int *year, bool *query)
+{
+    for (size_t c = 0; c < srv->n_cities; c++) {
+        const struct city *city = gen_city_file(store_gen(srv->cities[c]));
+        const char *path = city->source.path;
+        if (!path) {
+            continue;
+        }
+        size_t pl = strlen(path);
+        if (strcmp(city->source.kind, "arcgis") == 0 && strncmp(url, path, pl) == 0 &&
+            (url[pl] == 0 || strcmp(url + pl, "/query") == 0)) {
+            *query = url[pl] != 0;
+            *year = 0;
+            return (int)c;
+        }
+        const char *at = strstr(path, "{year}");
+        if (strcmp(city->source.kind, "csv") == 0 && at &&
+            strncmp(url, path, (size_t)(at - path)) == 0) {
+            const char *y = url + (at - path);
+            char *end;
+            long v = strtol(y, &end, 10);
+            if (end == y + 4 && strcmp(end, at + 6) == 0) {
+                *year = (int)v;
+                *query = false;
+                return (int)c;
+            }
+        }
+    }
+    return -1;
+}
+
+static enum MHD_Result serve_layer(struct sserver *srv, struct MHD_Connection *conn, int c,
+                                   int year, bool query)
+{
+    atomic_fetch_add(&srv->requests, 1);
+    atomic_fetch_add(&srv->city_requests[c], 1);
+    struct fault f = {0};
+    bool faulted = take_fault(srv, c, &f);
+    enum MHD_Result ret;
+    if (faulted) {
+        log_info("fault.applied", "city=%s kind=%s", gen_city_file(store_gen(srv->cities[c]))->name,
+                 fault_names[f.kind]);
+        if (answer_fault(srv, conn, &f, &ret)) {
+            return ret;
+        }
+    }
+    return year ? serve_csv(srv, conn, c, year, &f, faulted)
+                : serve_arcgis(srv, conn, c, query, &f, faulted);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -787,6 +1112,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             return send_error(conn, 405, "method.not-allowed", "Use GET", NULL, NULL);
         }
         return serve_data(srv, conn, url);
+    }
+    int year = 0;
+    bool query = false;
+    int c = layer_of(srv, url, &year, &query);
+    if (c >= 0 && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
+        return serve_layer(srv, conn, c, year, query);
     }
     return send_error(conn, 404, "not.found", "Not found", "path", url);
 }
@@ -840,7 +1171,13 @@ struct sserver *sserver_start(const char *listen, struct store_city **cities, si
     srv->started_ms = now_ms();
     pthread_mutex_init(&srv->fault_lock, NULL);
     srv->city_requests = calloc(n ? n : 1, sizeof(*srv->city_requests));
-    if (!srv->city_requests) {
+    srv->layers = calloc(n ? n : 1, sizeof(*srv->layers));
+    for (size_t c = 0; srv->layers && c < n; c++) {
+        pthread_mutex_init(&srv->layers[c].lock, NULL);
+        srv->layers[c].max_records = 2000;
+        srv->layers[c].objectid_base = 1;
+    }
+    if (!srv->city_requests || !srv->layers) {
         err_set(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -905,6 +1242,13 @@ void sserver_stop(struct sserver *srv)
     }
     free(srv->cities);
     free(srv->city_requests);
+    for (size_t c = 0; srv->layers && c < srv->n_cities; c++) {
+        for (size_t i = 0; i < srv->layers[c].n_files; i++) {
+            buf_free(&srv->layers[c].files[i].body);
+        }
+        pthread_mutex_destroy(&srv->layers[c].lock);
+    }
+    free(srv->layers);
     free(srv->faults);
     pthread_mutex_destroy(&srv->fault_lock);
     free(srv);

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@ struct entry {
     uint64_t index;
     uint32_t version;
     uint32_t log_pos;
+    bool deleted;
     int64_t origin_ms, created_ms, updated_ms;
 };
 
@@ -186,9 +188,64 @@ void store_update(struct store_city *s, uint64_t n, int64_t now_ms)
             e->origin_ms = m.origin_ms;
             e->created_ms = m.created_ms;
         }
+        if (e->deleted) {
+            continue; /* a deleted row stays deleted */
+        }
         e->version++;
         e->updated_ms = t;
         log_append(s, e); /* the old slot (if any) is now dead */
+    }
+    pthread_rwlock_unlock(&s->lock);
+}
+
+static void entry_meta(const struct entry *e, struct gen_meta *m);
+
+void store_delete(struct store_city *s, uint64_t n, int64_t now_ms)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    uint64_t total = gen_rows(s->g) + s->new_rows;
+    for (uint64_t j = 0; j < n && total > 0; j++) {
+        uint64_t index = mix64(s->seed * 31 + s->changes * 0x9e37 + 5) % total;
+        s->changes++;
+        int64_t t = stamp(s, now_ms);
+        struct entry *e = find(s, index);
+        if (!e) {
+            struct gen_meta m;
+            gen_base_meta(s->g, index, &m);
+            e = add_entry(s, index);
+            e->origin_ms = m.origin_ms;
+            e->created_ms = m.created_ms;
+        }
+        e->deleted = true;
+        e->updated_ms = t;
+        log_append(s, e);
+    }
+    pthread_rwlock_unlock(&s->lock);
+}
+
+void store_each(struct store_city *s, store_row_fn fn, void *ctx)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    const struct gen_city *g = s->g;
+    uint64_t rows = gen_rows(g), total = rows + s->new_rows;
+    struct gen_cursor cur;
+    struct gen_meta m;
+    gen_cursor_init(g, 0, &cur);
+    int stop = 0;
+    for (uint64_t i = 0; i < total && !stop; i++) {
+        const struct entry *e = find(s, i);
+        if (e) {
+            if (!e->deleted) {
+                entry_meta(e, &m);
+                stop = fn(ctx, &m, s->malformed_k);
+            }
+        } else if (i < rows) {
+            gen_base_meta_at(g, i, gen_cursor_ms(g, &cur), &m);
+            stop = fn(ctx, &m, s->malformed_k);
+        }
+        if (i < rows) {
+            gen_cursor_next(g, &cur);
+        }
     }
     pthread_rwlock_unlock(&s->lock);
 }
@@ -381,7 +438,7 @@ static void walk_by_updated(struct walk *w, int64_t hide_after_ms)
         const struct entry *e = NULL;
         while (b < s->n_log) {
             e = &s->entries[s->log[b]];
-            if (e->log_pos == b && e->updated_ms <= hide_after_ms) {
+            if (e->log_pos == b && e->updated_ms <= hide_after_ms && !e->deleted) {
                 break;
             }
             e = NULL;
@@ -429,7 +486,7 @@ static void walk_by_id(struct walk *w, int64_t hide_after_ms)
     for (uint64_t i = start; i < total && !w->done; i++) {
         const struct entry *e = find(s, i);
         if (e) {
-            if (e->updated_ms <= hide_after_ms) {
+            if (e->updated_ms <= hide_after_ms && !e->deleted) {
                 entry_meta(e, &m);
                 offer(w, &m);
             }

@@ -33,6 +33,12 @@ void store_append(struct store_city *s, uint64_t n, int64_t now_ms);
 void store_update(struct store_city *s, uint64_t n, int64_t now_ms);
 /* A publisher's full replace: every row's :updated_at becomes one new time; content unchanged. */
 void store_replace(struct store_city *s, int64_t now_ms);
+/* Delete n existing rows (chosen like updates): they vanish from every query. */
+void store_delete(struct store_city *s, uint64_t n, int64_t now_ms);
+/* Visit every visible row in index order (under the read lock; fn must not change the store).
+ * fn gets the row's meta and the malformed setting; non-zero stops the walk. */
+typedef int (*store_row_fn)(void *ctx, const struct gen_meta *m, unsigned malformed_k);
+void store_each(struct store_city *s, store_row_fn fn, void *ctx);
 /* From now on about 1 in k rows (chosen by index) is served malformed; 0 turns it off. */
 void store_set_malformed(struct store_city *s, unsigned k);
 
