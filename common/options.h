@@ -47,7 +47,7 @@
     X(POLL_INTERVAL_S, "poll_interval_s", OPT_INT, "60", "1..86400", P_PRODUCER, 0,                \
       "Seconds between incremental passes")                                                        \
     X(HTTP_TIMEOUT_S, "http_timeout_s", OPT_INT, "60", "1..3600", P_PRODUCER, 0,                   \
-      "Timeout of one source request (a CSV file's whole download included)")                      \
+      "Timeout of one source request (a whole CSV file: 30 times this)")                           \
     X(RETRY_MAX, "retry_max", OPT_INT, "10", "0..1000", P_PRODUCER, 0,                             \
       "Retries of one page on 429/5xx/202/timeouts before the pass fails")                         \
     X(BACKOFF_MS, "backoff_ms", OPT_INT, "500", "1..600000",                                       \

@@ -2,7 +2,7 @@
 # The whole pipeline on this machine, with a live summary read from the warehouse.
 #   infra/demo.sh local   (make demo) the local Socrata-compatible server in live mode for every
 #                         city, one producer per city, one consumer
-#   infra/demo.sh real    (make run) the same against the real Socrata APIs: cities from
+#   infra/demo.sh real    (make run) the same against the real sources (Socrata, ArcGIS, CSV): cities from
 #                         BLOTTER_CITIES (default: every city file), the app token from
 #                         BLOTTER_SOCRATA_APP_TOKEN or BLOTTER_SOCRATA_APP_TOKEN_FILE
 # The live dashboard (blotter-dashboard) runs beside them; its URL is the first line printed.
@@ -61,7 +61,7 @@ if [ "$MODE" = local ]; then
     export BLOTTER_POLL_INTERVAL_S=${BLOTTER_POLL_INTERVAL_S:-5}
     for _ in $(seq 100); do curl -sf "$BLOTTER_SOCRATA_BASE_URL/_admin/status" >/dev/null && break; sleep 0.1; done
 else
-    unset BLOTTER_SOCRATA_BASE_URL
+    unset BLOTTER_SOCRATA_BASE_URL BLOTTER_SOURCE_BASE_URL
     if [ -z "${BLOTTER_SOCRATA_APP_TOKEN:-}${BLOTTER_SOCRATA_APP_TOKEN_FILE:-}" ]; then
         echo "note: no BLOTTER_SOCRATA_APP_TOKEN(_FILE); Socrata throttles anonymous requests" >&2
     fi

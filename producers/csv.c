@@ -215,7 +215,13 @@ int csv_rows_finish(struct csv_rows *r)
     if (r->row.len == 0) {
         buf_putc(&r->row, '{');
     }
-    csv_set_opts(&r->p, CSV_APPEND_NULL | CSV_STRICT_FINI);
+    /* libcsv 3.0 ends an open quoted field silently unless strict (which would also refuse
+     * a stray quote inside an unquoted field, common in portal exports): its public state says
+     * whether the input stopped inside quotes (2 = FIELD_BEGUN). */
+    if (r->p.quoted && r->p.pstate == 2) {
+        r->error = "the input ends inside a quoted field";
+        return -1;
+    }
     if (csv_fini(&r->p, on_field, on_record, r) != 0) {
         r->error = "the input ends inside a quoted field";
         return -1;

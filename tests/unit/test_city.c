@@ -67,7 +67,7 @@ static void test_every_city_file_loads(void **state)
         assert_string_equal(city->name, names[count]);
         city_destroy(city);
     }
-    assert_int_equal(count, 7);
+    assert_int_equal(count, 10);
     city_names_free(names);
 }
 

@@ -93,12 +93,14 @@ static void test_abandoned_attempts(void **state)
     read_rows(l, b, 0, 4);
     ledger_page_end(l, b, true);
     deliver(l, b, 4, true);
-    assert_true(ledger_advance(l)); /* a blocks nothing */
+    /* a blocks until its own messages are reported (a snapshot kind's retry may have skipped
+     * rows that only a sent), then advances nothing itself */
+    assert_false(ledger_advance(l));
+    assert_true(ledger_busy(l));
+    deliver(l, a, 2, true);
+    assert_true(ledger_advance(l));
     assert_string_equal(ledger_acked(l)->ks.id, "row-0003");
     assert_int_equal(ledger_acked(l)->rows, 4);
-    assert_true(ledger_busy(l)); /* a is freed only once reported */
-    deliver(l, a, 2, true);
-    assert_false(ledger_advance(l));
     assert_false(ledger_busy(l));
     ledger_destroy(l);
 }

@@ -305,7 +305,7 @@ static void test_shapes_and_split_times(void **state)
     for (uint64_t i = 0; i < 300; i++) {
         json_t *j = row_json(f.g, i, 0, 0, &buf);
         const char *t = json_string_value(json_object_get(j, "time_occ"));
-        assert_int_equal(strlen(t), 4); /* 2015 */
+        assert_true(strlen(t) >= 1 && strlen(t) <= 4); /* 2015, or unpadded like LA: 5, 130 */
         assert_null(json_object_get(j, "location"));
         json_decref(j);
     }
