@@ -136,12 +136,26 @@ static int load_snapshot(struct producer *p, const char *topic)
     char err[512];
     int64_t start = mono_ms();
     p->snap = snapshot_new();
-    rd_kafka_conf_t *conf =
-        p->snap ? kafka_conf_new(KAFKA_CONSUMER, p->set->svc.brokers, environ, err, sizeof(err))
-                : NULL;
-    if (!conf || topic_read_all(conf, topic, on_published, p->snap, err, sizeof(err)) != ERR_OK) {
-        log_error("snapshot.load", "topic=%s error=%s", topic, LQ(p->snap ? err : "out of memory"));
+    if (!p->snap) {
+        log_error("snapshot.load", "topic=%s error=%s", topic, LQ("out of memory"));
         return -1;
+    }
+    /* A topic created a moment ago has no leader yet: retry a little, as for the checkpoint. */
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_conf_t *conf =
+            kafka_conf_new(KAFKA_CONSUMER, p->set->svc.brokers, environ, err, sizeof(err));
+        enum err_class cls = conf ? topic_read_all(conf, topic, on_published, p->snap, err,
+                                                   sizeof(err))
+                                  : ERR_FATAL;
+        if (cls == ERR_OK) {
+            break;
+        }
+        snapshot_forget(p->snap);
+        if (cls == ERR_FATAL || attempt >= 60 || stop_requested) {
+            log_error("snapshot.load", "topic=%s error=%s", topic, LQ(err));
+            return -1;
+        }
+        usleep(250 * 1000);
     }
     log_info("snapshot.loaded", "city=%s topic=%s incidents=%zu ms=%lld", p->city->name, topic,
              snapshot_size(p->snap), (long long)(mono_ms() - start));
