@@ -170,14 +170,15 @@ int64_t arcgis_count_parse(const char *body, size_t len)
     return n;
 }
 
-/* A feature as one flat row: its attributes, and a point geometry as ::x, ::y. */
+/* A feature as one flat row: its attributes (taken, not copied: the page is ours), and a
+ * point geometry as ::x, ::y. */
 static json_t *flatten(const json_t *feature)
 {
-    const json_t *attrs = json_object_get(feature, "attributes");
+    json_t *attrs = json_object_get(feature, "attributes");
     if (!json_is_object(attrs)) {
         attrs = json_object_get(feature, "properties"); /* GeoJSON-style */
     }
-    json_t *row = json_is_object(attrs) ? json_copy((json_t *)attrs) : json_object();
+    json_t *row = json_is_object(attrs) ? json_incref(attrs) : json_object();
     const json_t *g = json_object_get(feature, "geometry");
     const json_t *x = json_object_get(g, "x"), *y = json_object_get(g, "y");
     if (row && json_is_number(x) && json_is_number(y)) {

@@ -144,9 +144,8 @@ static int load_snapshot(struct producer *p, const char *topic)
     for (int attempt = 0;; attempt++) {
         rd_kafka_conf_t *conf =
             kafka_conf_new(KAFKA_CONSUMER, p->set->svc.brokers, environ, err, sizeof(err));
-        enum err_class cls = conf ? topic_read_all(conf, topic, on_published, p->snap, err,
-                                                   sizeof(err))
-                                  : ERR_FATAL;
+        enum err_class cls =
+            conf ? topic_read_all(conf, topic, on_published, p->snap, err, sizeof(err)) : ERR_FATAL;
         if (cls == ERR_OK) {
             break;
         }
