@@ -14,6 +14,7 @@ WERROR   ?= 1
 SANITIZE ?=
 V        ?= 0
 BENCH_ROWS ?= 1000000
+SOURCES_BENCH_ROWS ?= 200000
 Q        := $(if $(filter 1,$(V)),,@)
 OPT      ?= -O2
 
@@ -160,6 +161,7 @@ bench: deps
 	@bench/producer.sh $(BUILD) $(BENCH_ROWS)
 	@bench/consumer.sh $(BUILD) $(BENCH_ROWS)
 	@bench/dashboard.sh $(BUILD) $(BENCH_ROWS)
+	@bench/sources.sh $(BUILD) $(SOURCES_BENCH_ROWS)
 # Blotter's consumer beside Kafka Connect with the Debezium JDBC sink (bench/peer.sh).
 bench-peer: deps
 	@$(MAKE) --no-print-directory all

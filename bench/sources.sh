@@ -82,5 +82,5 @@ csv_run() { # ROWS LABEL
         "$(echo "($rows / $secs) / ($rows / $c)" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
 }
 csv_run "$ROWS" "year file"
-# about 330 bytes a row, a third of the rows in the largest year
-csv_run $((CSV_MB * 1048576 / 330 * 3 + 100000)) "big file"
+# about 260 bytes a row, a third of the rows in the largest year
+csv_run $((CSV_MB * 1048576 / 250 * 3 + 100000)) "big file"

@@ -4,7 +4,8 @@
  * rows that disappeared from their unit are counted once the unit's walk is complete.
  *
  * Memory is 16 bytes per incident (a 48-bit id hash, a 48-bit content fingerprint, the unit,
- * the walk that last saw it), in an open-addressing table. It is rebuilt at start from the
+ * the walk that last saw it) in an open-addressing table at most 85% full: 19 to 38 bytes per
+ * incident, and twice that for a moment while the table doubles. It is rebuilt at start from the
  * incidents topic (each message carries its fingerprint and unit as headers,
  * producers/publish.h), so the producer keeps no local state.
  *
