@@ -199,7 +199,9 @@ static int start_stages(struct producer *p)
         return -1;
     }
     ledger_resume(p->ledger, &acked);
-    if (p->kind->snapshot && load_snapshot(p, topic) != 0) {
+    /* A backfill loads a range once and publishes every row of it (the warehouse's keys
+     * dedupe): it needs no snapshot, and its memory stays flat whatever the file's size. */
+    if (p->kind->snapshot && !set->backfill && load_snapshot(p, topic) != 0) {
         return -1;
     }
     bool filter = set->backfill && !p->kind->range_in_query;
