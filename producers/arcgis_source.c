@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "producers/arcgis_source.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,24 @@
 
 #define MAX_BODY_BYTES (256u << 20) /* a page of 50,000 wide features stays well below */
 
+/* The next page of a walk, asked for while the rows of this one are processed (its own
+ * handle, one thread at a time): the server's time overlaps the producer's. */
+struct prefetch {
+    struct http *http;
+    pthread_t thread;
+    bool running;
+    char url[8192];
+    int64_t offset;
+    char stamp[40];
+    struct buf body;
+    struct http_response res;
+    enum err_class cls;
+    char err[512];
+};
+
 struct source {
     struct http *http;
+    struct prefetch next;
     const struct city *city;
     char base[512];
     char state[1024]; /* the position returned with the last page */
@@ -35,7 +52,11 @@ static struct source *arcgis_open(const struct city *city, const struct source_o
 {
     struct source *s = calloc(1, sizeof(*s));
     const char *headers[] = {"Accept: application/json", NULL};
-    if (!s || !(s->http = http_new(headers, opt->timeout_s, opt->stop))) {
+    if (!s || !(s->http = http_new(headers, opt->timeout_s, opt->stop)) ||
+        !(s->next.http = http_new(headers, opt->timeout_s, opt->stop))) {
+        if (s) {
+            http_destroy(s->http);
+        }
         free(s);
         err_set(errstr, errstr_size, "out of memory");
         return NULL;
@@ -53,9 +74,21 @@ static struct source *arcgis_open(const struct city *city, const struct source_o
     return s;
 }
 
+/* Wait for the prefetch (if any). */
+static void prefetch_join(struct prefetch *pf)
+{
+    if (pf->running) {
+        pthread_join(pf->thread, NULL);
+        pf->running = false;
+    }
+}
+
 static void arcgis_close(struct source *s)
 {
     if (s) {
+        prefetch_join(&s->next);
+        http_destroy(s->next.http);
+        buf_free(&s->next.body);
         http_destroy(s->http);
         free(s);
     }
@@ -86,6 +119,52 @@ static enum err_class get(struct source *s, const char *url, struct buf *body,
         return ERR_TRANSIENT;
     }
     return cls;
+}
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *pf = arg;
+    buf_reset(&pf->body);
+    pf->cls =
+        http_get(pf->http, pf->url, NULL, on_body, &pf->body, &pf->res, pf->err, sizeof(pf->err));
+    if (pf->cls == ERR_OK && pf->body.oom) {
+        pf->cls = ERR_TRANSIENT;
+    }
+    return NULL;
+}
+
+/* Ask for the page at offset of walk stamp in the background. */
+static void prefetch_start(struct source *s, const char *stamp, int64_t offset, int count)
+{
+    struct prefetch *pf = &s->next;
+    prefetch_join(pf);
+    if (arcgis_page_url(pf->url, sizeof(pf->url), s->base, s->city, offset, count) != 0) {
+        return;
+    }
+    pf->offset = offset;
+    snprintf(pf->stamp, sizeof(pf->stamp), "%s", stamp);
+    pf->running = pthread_create(&pf->thread, NULL, prefetch_main, pf) == 0;
+}
+
+/* The prefetched page at offset of walk stamp into body (swapped), when there is one that
+ * arrived whole. */
+static bool prefetch_take(struct source *s, const char *stamp, int64_t offset, struct buf *body,
+                          struct source_page *page)
+{
+    struct prefetch *pf = &s->next;
+    if (!pf->running) {
+        return false;
+    }
+    prefetch_join(pf);
+    if (pf->cls != ERR_OK || pf->offset != offset || strcmp(pf->stamp, stamp) != 0) {
+        return false;
+    }
+    struct buf tmp = *body;
+    *body = pf->body;
+    pf->body = tmp;
+    page->status = pf->res.status;
+    page->seconds += pf->res.seconds;
+    return true;
 }
 
 static void walk_read(const char *state, struct walk *w)
@@ -214,7 +293,8 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
         cls = ERR_FATAL;
         goto out;
     }
-    if ((cls = get(s, url, &body, page, errstr, errstr_size)) != ERR_OK ||
+    if ((!prefetch_take(s, w.stamp, w.offset, &body, page) &&
+         (cls = get(s, url, &body, page, errstr, errstr_size)) != ERR_OK) ||
         (cls = arcgis_page_parse(body.p, body.len, &ap, errstr, errstr_size)) != ERR_OK) {
         goto out;
     }
@@ -228,6 +308,9 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
     bool more = ap.exceeded && n > 0;
     if (!more || take == 0) {
         take = n; /* the last page, or one run fills the page */
+    }
+    if (more) {
+        prefetch_start(s, w.stamp, w.offset + (int64_t)take, count);
     }
     for (size_t i = 0; i < take; i++) {
         json_t *row = json_array_get(ap.rows, i);
