@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "producers/query.h"
+#include "producers/rowsplit.h"
 
 /* ---- URLs ---- */
 
@@ -96,13 +97,21 @@ enum err_class arcgis_error(const json_t *body, char *errstr, size_t errstr_size
     return code == 202 || code == 408 || code == 429 || code >= 500 ? ERR_TRANSIENT : ERR_FATAL;
 }
 
+/* The response as a JSON object. Bytes that are not UTF-8 (a bad row in a good page) are
+ * read as \u0000, as the Socrata kind does (producers/rowsplit.h), so that row becomes a dead
+ * letter with its reason instead of failing the page. */
 static json_t *load(const char *body, size_t len, char *errstr, size_t errstr_size)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(body, len, 0, &jerr);
+    char *scrubbed = NULL;
+    size_t scrubbed_len = 0;
+    json_t *o = row_parse(body, len, &scrubbed, &scrubbed_len);
+    free(scrubbed);
     if (!json_is_object(o)) {
+        json_error_t jerr;
+        json_t *again = o ? NULL : json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
         err_set(errstr, errstr_size, "response is not a JSON object: %s (byte %d)",
                 o ? "another value" : jerr.text, o ? 0 : jerr.position);
+        json_decref(again);
         json_decref(o);
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "producers/arcgis.h"
 #include "producers/http.h"
+#include "producers/rowsplit.h"
 
 #define MAX_BODY_BYTES (256u << 20) /* a page of 50,000 wide features stays well below */
 
@@ -351,9 +352,7 @@ out:
 
 static json_t *arcgis_read_row(const char *raw, size_t len, char **clean, size_t *clean_len)
 {
-    *clean = NULL;
-    *clean_len = 0;
-    return json_loadb(raw, len, 0, NULL);
+    return row_parse(raw, len, clean, clean_len); /* \\u0000 in a text: a dead letter */
 }
 
 static void arcgis_advance(struct keyset *pos, const json_t *row)

@@ -100,26 +100,36 @@ static char *match_name(const struct csv_rows *r, const char *s, size_t n)
     return strndup(s, n);
 }
 
-/* Append text as a JSON string, each byte that is not valid UTF-8 replaced by U+FFFD. */
+/* Append text as a JSON string, each byte that is not valid UTF-8 written as \u0000 (as the
+ * Socrata kind reads such bytes: the mapping then dead-letters the row with its reason). */
 static void put_string(struct buf *b, const char *s, size_t n)
 {
     if (utf8_valid(s, n)) {
         buf_put_json_string(b, s, n);
         return;
     }
-    struct buf tmp = {0};
+    static const char hex[] = "0123456789abcdef";
+    buf_putc(b, '"');
     for (size_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)s[i];
         size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (k) {
-            buf_put(&tmp, s + i, k);
-            i += k;
-        } else {
-            buf_put(&tmp, "\xef\xbf\xbd", 3);
+        if (!k) {
+            buf_puts(b, "\\u0000");
             i++;
+        } else if (c == '"' || c == '\\') {
+            buf_putc(b, '\\');
+            buf_putc(b, (char)c);
+            i++;
+        } else if (c < 0x20) {
+            char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            buf_puts(b, esc);
+            i++;
+        } else {
+            buf_put(b, s + i, k);
+            i += k;
         }
     }
-    buf_put_json_string(b, tmp.p ? tmp.p : "", tmp.len);
-    buf_free(&tmp);
+    buf_putc(b, '"');
 }
 
 static void on_field(void *data, size_t len, void *arg)

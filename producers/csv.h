@@ -4,8 +4,9 @@
  * libcsv-dev: a small, long-stable push parser that takes the bytes as they arrive, so a file
  * is never held whole); this file adds what a CSV of an open-data portal needs on top: a UTF-8
  * byte-order mark is dropped, header names are matched to the city file's field names without
- * regard to case (San Diego's headers changed case between years), invalid UTF-8 is replaced,
- * and a record's size is bounded. Pure: no I/O, so unit tests and fuzz harnesses can call it. */
+ * regard to case (San Diego's headers changed case between years), bytes that are not UTF-8
+ * become \u0000 (the mapping dead-letters such a row with its reason), and a field's size is
+ * bounded. Pure: no I/O, so unit tests and fuzz harnesses can call it. */
 #ifndef BLOTTER_CSV_H
 #define BLOTTER_CSV_H
 

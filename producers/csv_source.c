@@ -12,6 +12,7 @@
 #include "common/timeutil.h"
 #include "producers/csv.h"
 #include "producers/http.h"
+#include "producers/rowsplit.h"
 
 struct source {
     struct http *http;
@@ -261,9 +262,7 @@ out:
 
 static json_t *csv_read_row(const char *raw, size_t len, char **clean, size_t *clean_len)
 {
-    *clean = NULL;
-    *clean_len = 0;
-    return json_loadb(raw, len, 0, NULL);
+    return row_parse(raw, len, clean, clean_len); /* \\u0000 in a text: a dead letter */
 }
 
 static void csv_advance(struct keyset *pos, const json_t *row)

@@ -215,6 +215,23 @@ produce san-diego || fail "san-diego after the kills"
 consume
 check_exact "after SIGKILLs" 15
 
+step "malformed rows: dead letters with a reason, from the arcgis and csv kinds"
+admin "fault?city=toronto&kind=malformed&k=40"
+admin "fault?city=san-diego&kind=malformed&k=40"
+admin "update?city=toronto&n=1"
+admin "update?city=san-diego&n=1"
+produce toronto || fail "toronto with malformed rows"
+produce san-diego || fail "san-diego with malformed rows"
+kcat -b "$BLOTTER_KAFKA_BROKERS" -C -e -q -f '%h\n' -t "$BLOTTER_TOPIC_PREFIX.dlq" >"$WORK/dlq.txt" 2>/dev/null
+for kind in arcgis csv; do
+    n=$(grep -c "blotter.source=$kind" "$WORK/dlq.txt" || true)
+    echo "dead letters from the $kind kind: $n; reasons: $(grep "blotter.source=$kind" "$WORK/dlq.txt" |
+        sed -n 's/.*blotter.reason=\([^,:]*\).*/\1/p' | sort | uniq -c | sort -rn | head -3 | tr -s ' \n' ' ')"
+    [ "$n" -gt 0 ] || fail "no dead letter from the $kind kind"
+done
+grep -q "blotter.reason=" "$WORK/dlq.txt" || fail "dead letters carry no reason"
+admin "reset"
+
 step "a backfill publishes only its range"
 out=$(BLOTTER_TOPIC_PREFIX=${BLOTTER_TOPIC_PREFIX}b "$BUILD/blotter-producer" --city toronto \
     --since 2024-01-01 --until 2024-07-01 2>&1 >/dev/null)

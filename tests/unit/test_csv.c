@@ -27,6 +27,16 @@ static int on_row(void *ctx, const char *json, size_t len, size_t record)
     return 0;
 }
 
+static int on_row_nul(void *ctx, const char *json, size_t len, size_t record)
+{
+    (void)record;
+    struct got *g = ctx;
+    json_t *row = json_loadb(json, len, JSON_ALLOW_NUL, NULL);
+    assert_non_null(row);
+    json_array_append_new(g->rows, row);
+    return 0;
+}
+
 /* Parse text fed in pieces of `step` bytes; the rows, or NULL when the parse failed. */
 static json_t *parse(char *const *known, size_t n_known, const char *text, size_t step)
 {
@@ -87,11 +97,17 @@ static void test_bad_input(void **state)
     char *known[] = {"a"};
     /* a quoted field that never ends: an error, not a silent last row */
     assert_null(parse(known, 1, "a,b\n1,\"open\n2,3\n", 7));
-    /* invalid UTF-8 is replaced, the row kept */
-    json_t *rows = parse(known, 1, "a\nok\xff\xfe\n", 4);
-    assert_non_null(rows);
-    assert_string_equal(field(rows, 0, "a"), "ok\xef\xbf\xbd\xef\xbf\xbd");
-    json_decref(rows);
+    /* bytes that are not UTF-8 become \u0000: the mapping dead-letters the row */
+    struct got g = {json_array()};
+    struct csv_rows *r = csv_rows_new(known, 1, NULL, on_row_nul, &g);
+    assert_int_equal(csv_rows_feed(r, "a\nok\xff\"q\"\n", 10), 0);
+    assert_int_equal(csv_rows_finish(r), 0);
+    csv_rows_destroy(r);
+    const json_t *v = json_object_get(json_array_get(g.rows, 0), "a");
+    assert_int_equal(json_string_length(v), 6); /* o k NUL " q " */
+    assert_memory_equal(json_string_value(v), "ok\0\"q\"", 6);
+    json_decref(g.rows);
+    json_t *rows;
     /* only a header, or nothing: no rows */
     rows = parse(known, 1, "a,b\r\n", 2);
     assert_int_equal(json_array_size(rows), 0);
