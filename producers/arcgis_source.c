@@ -340,7 +340,6 @@ out:
     if (cls == ERR_OK) {
         walk_write(s, &w);
         page->state = s->state;
-        page->stamp = page->unit && *w.stamp ? s->walk_stamp : NULL;
         snprintf(s->walk_stamp, sizeof(s->walk_stamp), "%s", w.stamp);
         s->walk_next = w.done ? -1 : w.offset;
         page->stamp = s->walk_stamp;
