@@ -23,7 +23,7 @@ DASH_LISTEN=127.0.0.1:$((18090 + PORT_OFFSET))
 DASH_URL=http://$DASH_LISTEN/
 echo "Dashboard: $DASH_URL  (starting: the stack, the producers and the consumer come first)"
 status=$(infra/local/stack.sh status 2>/dev/null || true)
-grep -q "kafka *up" <<<"$status" && stack_was_up=1
+grep -qE "^kafka[0-9]* +up" <<<"$status" && stack_was_up=1
 
 stop_all() {
     trap - INT TERM EXIT
