@@ -202,6 +202,7 @@ DASHBOARD_WEB      := $(BUILD)/dashboard/web
 DASHBOARD_NODE     := dashboard/node_modules/.package-lock.json
 
 all: $(BUILD)/blotter-dashboard
+programs: $(BUILD)/blotter-dashboard
 
 $(DASHBOARD_NODE): dashboard/package-lock.json
 	@echo "  NPM   dashboard (npm ci)"

@@ -930,6 +930,11 @@ void api_init(struct api *api, struct db_pool *db, struct cities *cities, long c
     api->wait_ms = 5000;
     api->cache_ms = cache_ms;
     pthread_mutex_init(&api->cache_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&api->cache_done, &ca);
+    pthread_condattr_destroy(&ca);
 }
 
 void api_cleanup(struct api *api)
@@ -938,6 +943,7 @@ void api_cleanup(struct api *api)
         free(api->cache[i].key);
         free(api->cache[i].body);
     }
+    pthread_cond_destroy(&api->cache_done);
     pthread_mutex_destroy(&api->cache_lock);
 }
 
@@ -971,39 +977,112 @@ static size_t cache_slot(const char *key)
     return (size_t)(h % API_CACHE_SLOTS);
 }
 
-static bool cache_get(struct api *api, const char *key, struct api_reply *out)
+enum cache_step {
+    CACHE_HIT,     /* out holds the answer */
+    CACHE_COMPUTE, /* compute it, then cache_finish: this request refreshes the slot */
+    CACHE_BYPASS,  /* compute it, do not cache it (the slot is busy with another key) */
+};
+
+static void copy_body(const struct api_cache_entry *e, struct api_reply *out, bool *ok)
 {
-    bool hit = false;
+    char *body = malloc(e->len + 1);
+    if (body) {
+        memcpy(body, e->body, e->len + 1);
+        reply(out, 200, "application/json", body);
+    }
+    *ok = body != NULL;
+}
+
+/* Called with the lock held; waits at most until deadline_ms for a refresh to finish. */
+static bool wait_refresh(struct api *api, int64_t deadline_ms)
+{
+    int64_t left = deadline_ms - mono_ms();
+    if (left <= 0) {
+        return false;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&api->cache_done, &api->cache_lock, &ts);
+    return true;
+}
+
+static enum cache_step cache_lookup(struct api *api, const char *key, struct api_reply *out)
+{
+    enum cache_step step = CACHE_BYPASS;
     struct api_cache_entry *e = &api->cache[cache_slot(key)];
+    int64_t deadline = mono_ms() + api->wait_ms;
     pthread_mutex_lock(&api->cache_lock);
-    if (e->key && strcmp(e->key, key) == 0 && e->generation == atomic_load(&api->generation) &&
-        mono_ms() - e->at_ms < api->cache_ms) {
-        char *body = malloc(e->len + 1);
-        if (body) {
-            memcpy(body, e->body, e->len + 1);
-            reply(out, 200, "application/json", body);
-            hit = true;
+    for (;;) {
+        bool mine = e->key && strcmp(e->key, key) == 0;
+        if (!mine && e->refreshing) {
+            break; /* another key is being computed in this slot: leave it be */
+        }
+        if (!mine) { /* take the slot over */
+            char *k = strdup(key);
+            if (!k) {
+                break;
+            }
+            free(e->key);
+            free(e->body);
+            *e = (struct api_cache_entry){.key = k, .refreshing = true};
+            step = CACHE_COMPUTE;
+            break;
+        }
+        bool current = e->body && e->generation == atomic_load(&api->generation);
+        bool ok = false;
+        if (current && (mono_ms() - e->at_ms < api->cache_ms || e->refreshing)) {
+            copy_body(e, out, &ok); /* fresh, or only aged while a refresh is under way */
+            step = ok ? CACHE_HIT : CACHE_BYPASS;
+            break;
+        }
+        if (!e->refreshing) {
+            e->refreshing = true;
+            step = CACHE_COMPUTE;
+            break;
+        }
+        /* Stale after a commit, refreshed by another request right now: wait for its answer
+         * (which may itself be from before the commit: then look again). */
+        if (!wait_refresh(api, deadline)) {
+            break; /* waited long enough: query without the cache */
         }
     }
     pthread_mutex_unlock(&api->cache_lock);
-    return hit;
+    return step;
 }
 
-static void cache_put(struct api *api, char *key, unsigned long generation,
-                      const struct api_reply *r)
+/* The refresh of key ended: keep its answer when it is one (generation: before the query). */
+static void cache_finish(struct api *api, const char *key, unsigned long generation,
+                         const struct api_reply *r)
 {
-    char *body = r->len <= API_CACHE_MAX_BODY ? malloc(r->len + 1) : NULL;
-    if (!body) {
-        free(key);
-        return;
+    char *body = NULL;
+    if (r->status == 200 && r->body && r->len <= API_CACHE_MAX_BODY) {
+        body = malloc(r->len + 1);
+        if (body) {
+            memcpy(body, r->body, r->len + 1);
+        }
     }
-    memcpy(body, r->body, r->len + 1);
     struct api_cache_entry *e = &api->cache[cache_slot(key)];
     pthread_mutex_lock(&api->cache_lock);
-    free(e->key);
-    free(e->body);
-    *e = (struct api_cache_entry){key, body, r->len, generation, mono_ms()};
+    if (e->key && strcmp(e->key, key) == 0) {
+        if (body) {
+            free(e->body);
+            e->body = body;
+            e->len = r->len;
+            e->generation = generation;
+            e->at_ms = mono_ms();
+            body = NULL;
+        }
+        e->refreshing = false;
+    }
+    pthread_cond_broadcast(&api->cache_done);
     pthread_mutex_unlock(&api->cache_lock);
+    free(body);
 }
 
 /* ---- Routing ---- */
@@ -1040,16 +1119,14 @@ void api_handle(struct api *api, const char *endpoint, const struct api_args *ar
             char *key = cacheable ? cache_key(endpoint, args) : NULL;
             /* The generation before the query: a batch committed meanwhile makes it stale. */
             unsigned long gen = atomic_load(&api->generation);
-            if (key && cache_get(api, key, out)) {
-                free(key);
-                break;
+            enum cache_step step = key ? cache_lookup(api, key, out) : CACHE_BYPASS;
+            if (step != CACHE_HIT) {
+                routes[i].fn(api, r, out);
             }
-            routes[i].fn(api, r, out);
-            if (key && out->status == 200 && out->body) {
-                cache_put(api, key, gen, out);
-            } else {
-                free(key);
+            if (step == CACHE_COMPUTE) {
+                cache_finish(api, key, gen, out);
             }
+            free(key);
             break;
         }
     }

@@ -40,7 +40,10 @@ struct api_args {
 
 /* Answers are cached briefly: the same request within cache_ms, with no batch committed since
  * (api_invalidate), is answered from memory. Every viewer of a view then costs the warehouse one
- * query per change, not one per viewer and refresh. Direct-mapped, bodies up to 64 KB. */
+ * query per change, not one per viewer and refresh. Direct-mapped, bodies up to 64 KB.
+ * Single flight: while one request recomputes an answer, the others asking for it wait for that
+ * answer instead of querying too; an answer that only aged past cache_ms (no batch committed
+ * since) is served as it is to them meanwhile. An answer a commit made stale is never served. */
 #define API_CACHE_SLOTS    256
 #define API_CACHE_MAX_BODY (64 * 1024)
 
@@ -50,6 +53,7 @@ struct api_cache_entry {
     size_t len;
     unsigned long generation;
     int64_t at_ms;
+    bool refreshing; /* one request is computing this key's answer */
 };
 
 struct api {
@@ -59,6 +63,7 @@ struct api {
     long cache_ms; /* 0: no cache */
     _Atomic unsigned long generation;
     pthread_mutex_t cache_lock;
+    pthread_cond_t cache_done; /* a refresh finished */
     struct api_cache_entry cache[API_CACHE_SLOTS];
 };
 

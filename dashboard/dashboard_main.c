@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/stop.h"
 #include "common/timeutil.h"
 #include "dashboard/api.h"
 #include "dashboard/cities.h"
@@ -29,14 +30,6 @@
 #define STREAM_QUEUE_MAX  (512 * 1024) /* bytes queued for one slow stream before it is ended */
 #define STREAM_RETRY_MS   3000         /* the browser's reconnect delay */
 #define CITIES_REFRESH_MS 60000
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 struct app {
     struct config *cfg;
@@ -134,13 +127,7 @@ int main(int argc, char **argv)
     config_setup_log(a->cfg, "blotter-dashboard");
     config_log(a->cfg);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop_setup();
     raise_fd_limit();
 
     /* City files first: reading them consults the zone database, before any thread runs. */
