@@ -9,6 +9,7 @@ Prints one line per problem and exits 1 when there is any."""
 import copy
 import json
 import pathlib
+import re
 import sys
 
 import yaml
@@ -16,6 +17,38 @@ import yaml
 SECRET_SETTINGS = ("BLOTTER_PG_DSN", "BLOTTER_REDIS_URL", "BLOTTER_SOCRATA_APP_TOKEN",
                    "BLOTTER_KAFKA_SASL_PASSWORD", "BLOTTER_KAFKA_SSL_KEY_PASSWORD")
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+# Variables the manifests themselves expand in args ($(BLOTTER_JOB_CITY) and so on); no program
+# reads them.
+MANIFEST_VARS = re.compile(r"BLOTTER_JOB_[A-Z0-9_]+")
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+
+
+def settings_table(readme=README):
+    """{environment variable or flag: set of programs} from the README's generated settings table."""
+    text = readme.read_text()
+    table = text[text.index("<!-- settings:begin"):text.index("<!-- settings:end")]
+    out = {}
+    row = r"^\| `[a-z0-9_]+` \| (?:`(BLOTTER_[A-Z0-9_]+)`( \(or `_FILE`\))?|—) \| (?:`(--[a-z0-9-]+)`|—) \|[^|]*\| ([a-z, ]+) \|"
+    for m in re.finditer(row, table, re.M):
+        progs = {p.strip() for p in m.group(4).split(",")}
+        if m.group(1):  # its environment variable
+            out[m.group(1)] = progs
+        if m.group(3):  # its command-line flag
+            out[m.group(3)] = progs
+        if m.group(2):  # a secret, also read from the file BLOTTER_<NAME>_FILE names
+            out[m.group(1) + "_FILE"] = progs
+    return out
+
+
+def known_setting(var, program, table):
+    """Whether a program ("producer", ..., or None for any) reads the environment variable."""
+    def reads(v):
+        progs = table.get(v)
+        return progs is not None and (program is None or program in progs)
+    if reads(var):
+        return True
+    # librdkafka properties pass through for the programs that talk to Kafka
+    return var.startswith("BLOTTER_KAFKA_") and (program is None or program in ("producer", "consumer"))
 
 
 def pod_spec(doc):
@@ -43,7 +76,8 @@ def settings_of(docs):
     return maps[0]["data"]
 
 
-def check(docs, cities):
+def check(docs, cities, table=None):
+    table = settings_table() if table is None else table
     problems = []
     bad = problems.append
     by_kind = {}
@@ -159,6 +193,11 @@ def check(docs, cities):
             if not {"cpu", "memory"} <= set(res.get("requests", {})) or "memory" not in res.get("limits", {}):
                 bad(f"{where}: needs cpu and memory requests and a memory limit")
             mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            argv = c.get("args") or c.get("command") or [""]
+            prog = argv[0][len("blotter-"):] if argv[0].startswith("blotter-") else None
+            for a in argv[1:] if prog else []:
+                if isinstance(a, str) and a.startswith("--") and not known_setting(a, prog, table):
+                    bad(f"{where}: {a} is not a flag of blotter-{prog} (README settings table)")
             for e in c.get("env", []):
                 n = e["name"]
                 if n in SECRET_SETTINGS or "secretKeyRef" in e.get("valueFrom", {}):
@@ -168,6 +207,9 @@ def check(docs, cities):
                     dirs = [p for p in mounts if path.startswith(p.rstrip("/") + "/")]
                     if not dirs or mounts[max(dirs, key=len)] not in secret_mounts:
                         bad(f"{where}: {n}={path} is not a file of a mounted Secret")
+                if (blotter(d) and n.startswith("BLOTTER_") and not MANIFEST_VARS.fullmatch(n)
+                        and not known_setting(n, prog, table)):
+                    bad(f"{where}: {n} is not a setting of blotter-{prog} (README settings table)")
                 ref = e.get("valueFrom", {}).get("configMapKeyRef")
                 if ref and ref["key"] not in config_maps.get(ref["name"], {}):
                     bad(f"{where}: {n} refers to {ref['name']}/{ref['key']}, which is not rendered")
@@ -185,6 +227,9 @@ def check(docs, cities):
                         bad(f"{where}: {probe} must ask {path}")
     for name_, data in config_maps.items():
         for k in data:
+            if name_.startswith("blotter-") and k.startswith("BLOTTER_") and not MANIFEST_VARS.fullmatch(k) \
+                    and not known_setting(k, None, table):
+                bad(f"ConfigMap {name_}: {k} is not a setting of any Blotter program (README settings table)")
             if k in SECRET_SETTINGS or k.endswith(("PASSWORD", "TOKEN", "_DSN")):
                 bad(f"ConfigMap {name_}: holds the secret {k}")
 
@@ -262,6 +307,12 @@ def self_test(docs, cities):
             for e in first_container(consumer(ds))["env"]]),
         "topic partitions": lambda ds: [d for d in ds if d["kind"] == "KafkaTopic"][0]["spec"].__setitem__("partitions", 3),
         "no probe": lambda ds: first_container(producer(ds)).pop("readinessProbe"),
+        "unknown setting": lambda ds: first_container(producer(ds))["env"].append(
+            {"name": "BLOTTER_POLL_INTERVAL", "value": "30"}),
+        "another program's setting": lambda ds: first_container(consumer(ds))["env"].append(
+            {"name": "BLOTTER_POLL_INTERVAL_S", "value": "30"}),
+        "unknown flag": lambda ds: first_container(producer(ds))["args"].append("--poll-interval"),
+        "unknown key in the settings": lambda ds: settings_of(ds).__setitem__("BLOTTER_TOPIC_PARTITION", "6"),
         "no default deny": lambda ds: ds.remove(next(d for d in ds if d["kind"] == "NetworkPolicy" and d["spec"]["podSelector"] == {})),
     }
     failures = []
