@@ -123,6 +123,7 @@ static int run(struct consumer *c)
         log_info("consumer.abandoned", "messages=%zu note=\"not stored; re-read after restart\"",
                  b.n);
     }
+    dlq_detach(c->dlq); /* dead letters still in flight point into b's slots */
     batch_free(&b);
     return stop_requested == STOP_FATAL ? 1 : rc;
 }

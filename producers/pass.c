@@ -236,8 +236,18 @@ static enum err_class fetch_page(struct producer *p, const struct keyset *after,
             return ERR_TRANSIENT;
         }
         metric_add(producer_retry_metric(p->stats, cause), 1);
-        long wait =
-            backoff_next_ms(&retry, page->retry_after_s >= 0 ? page->retry_after_s * 1000 : -1);
+        long hint = -1;
+        if (page->retry_after_s >= 0) {
+            /* The server's wish, but never longer than our own longest wait (a Retry-After of
+             * years, or one whose milliseconds would overflow). */
+            long max_ms = p->set->svc.backoff_max_ms;
+            bool capped = page->retry_after_s > max_ms / 1000;
+            hint = capped ? max_ms : page->retry_after_s * 1000;
+            if (capped) {
+                metric_add(p->stats->m_retry_after_capped, 1);
+            }
+        }
+        long wait = backoff_next_ms(&retry, hint);
         log_emit_limited(LOG_WARN, "page.retry", 5,
                          "city=%s cause=%s attempt=%d backoff_ms=%ld error=%s", p->city->name,
                          cause, attempt, wait, LQ(err));
@@ -288,9 +298,12 @@ static enum err_class run_pass(struct producer *p, struct progress *pr)
  * stayed undelivered. */
 static int finish(struct producer *p)
 {
-    drain_serving(p, 60000, false);
+    /* On a stop, a few seconds: what is not acknowledged by then is re-read after a restart
+     * (the checkpoint never passes it), and a SIGTERM must end the program promptly. */
+    bool stopping = stop_requested != 0;
+    drain_serving(p, stopping ? 3000 : 60000, false);
     save_checkpoint(p, true);
-    int left = publisher_flush(p->pub, 30000);
+    int left = publisher_flush(p->pub, stopping ? 2000 : 30000);
     if (left > 0 || ledger_busy(p->ledger)) {
         log_error("producer.undelivered", "city=%s messages=%d", p->city->name, left);
         return -1;
