@@ -253,8 +253,9 @@ static int walk_long(struct walk *w, int64_t *v)
 static int walk_skip(struct walk *w, int64_t n, const char *what)
 {
     if (n < 0 || n > w->end - w->p) {
-        err_set(w->errstr, w->errstr_size, "avro %s length %lld is negative or past the %lld bytes left",
-                what, (long long)n, (long long)(w->end - w->p));
+        err_set(w->errstr, w->errstr_size,
+                "avro %s length %lld is negative or past the %lld bytes left", what, (long long)n,
+                (long long)(w->end - w->p));
         return -1;
     }
     w->p += n;
@@ -358,8 +359,7 @@ static int walk_value(struct walk *w, avro_schema_t s, int depth)
     return -1;
 }
 
-int codec_walk(avro_schema_t schema, const void *body, size_t len, char *errstr,
-               size_t errstr_size)
+int codec_walk(avro_schema_t schema, const void *body, size_t len, char *errstr, size_t errstr_size)
 {
     struct walk w = {body, (const unsigned char *)body + len, errstr, errstr_size};
     if (walk_value(&w, schema, 0) != 0) {

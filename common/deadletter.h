@@ -45,8 +45,9 @@ struct deadletter {
  * destroys). */
 rd_kafka_headers_t *deadletter_headers(const struct deadletter *dl, int64_t now_us);
 
-/* Produce value[0..len) (copied; cut at DEADLETTER_MAX_VALUE with blotter.truncated) to topic with dl's key and headers; opaque goes to the
- * delivery report. Returns librdkafka's answer: on an error nothing was queued. */
+/* Produce value[0..len) (copied; cut at DEADLETTER_MAX_VALUE with blotter.truncated) to topic with
+ * dl's key and headers; opaque goes to the delivery report. Returns librdkafka's answer: on an
+ * error nothing was queued. */
 rd_kafka_resp_err_t deadletter_produce(rd_kafka_t *rk, const char *topic,
                                        const struct deadletter *dl, const void *value, size_t len,
                                        void *opaque);

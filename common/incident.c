@@ -235,7 +235,8 @@ static enum err_class check_field(const struct incident *inc, const struct incid
             err_set(errstr, n, "%s is not valid UTF-8", f->name);
             return ERR_PERMANENT;
         } else {
-            size_t len = strlen(v), max = f->flags & I_IDX ? INCIDENT_INDEXED_MAX : INCIDENT_TEXT_MAX;
+            size_t len = strlen(v),
+                   max = f->flags & I_IDX ? INCIDENT_INDEXED_MAX : INCIDENT_TEXT_MAX;
             if (len > max) {
                 err_set(errstr, n, "%s: %zu bytes (limit %zu)", f->name, len, max);
                 return ERR_PERMANENT;

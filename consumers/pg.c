@@ -19,8 +19,8 @@ enum err_class pg_err_class(PGconn *pg, const PGresult *res)
     /* What says the program or its setup is wrong (authorization, a missing catalog, schema,
      * table or function, a syntax error, an unsupported feature, a broken transaction, an
      * internal error) is fatal: every record would fail the same way. */
-    static const char *const fatal[] = {"0A", "25", "28", "2D", "3D", "3F", "42", "55", "F0",
-                                        "HV", "XX"};
+    static const char *const fatal[] = {"0A", "25", "28", "2D", "3D", "3F",
+                                        "42", "55", "F0", "HV", "XX"};
     for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
         if (strncmp(state, fatal[i], 2) == 0) {
             return ERR_FATAL;

@@ -47,7 +47,7 @@ static struct source *csv_open(const struct city *city, const struct source_opti
     struct source *s = calloc(1, sizeof(*s));
     const char *headers[] = {"Accept: text/csv", NULL};
     /* A request is a whole file: allow it much longer than a page (stalls still end it). */
-    if (!s || !(s->http = http_new(headers, opt->timeout_s * 30, opt->stop))) {
+    if (!s || !(s->http = source_http_new(headers, opt->timeout_s * 30, opt))) {
         free(s);
         err_set(errstr, errstr_size, "out of memory");
         return NULL;
