@@ -248,9 +248,9 @@ static enum err_class fetch_page(struct producer *p, const struct keyset *after,
             }
         }
         long wait = backoff_next_ms(&retry, hint);
-        log_emit_limited(LOG_WARN, "page.retry", 5,
-                         "city=%s cause=%s attempt=%d backoff_ms=%ld error=%s", p->city->name,
-                         cause, attempt, wait, LQ(err));
+        /* One line per attempt (bounded by retry_max and the backoff): each says its cause. */
+        log_warn("page.retry", "city=%s cause=%s attempt=%d backoff_ms=%ld error=%s", p->city->name,
+                 cause, attempt, wait, LQ(err));
         sleep_serving(p, wait);
         if (stop_requested) {
             return ERR_OK;

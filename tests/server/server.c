@@ -433,7 +433,7 @@ static void bomb_make(void)
     static char chunk[1 << 16];
     z_stream z = {0};
     struct buf out = {0};
-    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
         return;
     }
     memset(chunk, ' ', sizeof(chunk));
@@ -903,6 +903,9 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
                       .code = arg_long(conn, "code", 500, &bad),
                       .start_ms = now};
     long mk = arg_long(conn, "k", 100, &bad);
+    if (f.kind == F_GZIP_BOMB) {
+        pthread_once(&bomb_once, bomb_make); /* now, not while a client waits for it */
+    }
     if (bad) {
         return admin_error(conn, "count, retry_after, ms, seconds and k are integers >= 0");
     }
