@@ -195,8 +195,10 @@ bool http_redirect_allowed(const char *from, const char *to)
               curl_url_get(b, CURLUPART_HOST, &hb, 0) == CURLUE_OK &&
               curl_url_get(a, CURLUPART_PORT, &pa, CURLU_DEFAULT_PORT) == CURLUE_OK &&
               curl_url_get(b, CURLUPART_PORT, &pb, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-              strcasecmp(ha, hb) == 0 && strcmp(pa, pb) == 0 &&
-              (strcasecmp(sb, "https") == 0 || strcasecmp(sa, sb) == 0);
+              strcasecmp(ha, hb) == 0 && (strcasecmp(sb, "https") == 0 || strcasecmp(sa, sb) == 0);
+    /* The same port, or the default ones of an upgrade from http to https. */
+    ok = ok && (strcmp(pa, pb) == 0 || (strcasecmp(sa, "http") == 0 && strcmp(pa, "80") == 0 &&
+                                        strcasecmp(sb, "https") == 0 && strcmp(pb, "443") == 0));
     curl_free(sa), curl_free(sb), curl_free(ha), curl_free(hb), curl_free(pa), curl_free(pb);
     curl_url_cleanup(a);
     curl_url_cleanup(b);

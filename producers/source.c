@@ -6,13 +6,12 @@
 #include "producers/arcgis_source.h"
 #include "producers/csv_source.h"
 #include "producers/http.h"
+#include "producers/limits.h"
 #include "producers/socrata.h"
-
-static const struct source_limits default_limits = SOURCE_LIMITS_DEFAULT;
 
 const struct source_limits *source_limits_of(const struct source_options *opt)
 {
-    return opt && opt->limits ? opt->limits : &default_limits;
+    return limits_or_default(opt ? opt->limits : NULL);
 }
 
 struct http *source_http_new(const char *const *headers, long timeout_s,

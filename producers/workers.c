@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "producers/city_map.h"
+#include "producers/limits.h"
 
 #define QUEUE_ROWS 1024
 
@@ -88,78 +89,14 @@ static bool leave_out(struct workers *pool, const json_t *row, const struct inci
     return false;
 }
 
-/* Whether JSON text nests arrays and objects deeper than max (strings skipped). */
-static bool nests_deeper(const char *raw, size_t len, int max)
-{
-    int depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = raw[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max) {
-                return true;
-            }
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return false;
-}
-
-/* Why the row's text is past the limits before it is parsed, or NULL. */
-static const char *raw_past_limits(const struct source_limits *lim, const char *raw, size_t len,
-                                   char *why, size_t n)
-{
-    if (len > lim->max_row_bytes) {
-        err_set(why, n, "row is longer than max_row_bytes (%zu)", lim->max_row_bytes);
-        return why;
-    }
-    if (nests_deeper(raw, len, lim->max_json_depth)) {
-        err_set(why, n, "row nests deeper than max_json_depth (%d)", lim->max_json_depth);
-        return why;
-    }
-    return NULL;
-}
-
-/* Why the parsed row is past the limits, or NULL. */
-static const char *row_past_limits(const struct source_limits *lim, const json_t *row, char *why,
-                                   size_t n)
-{
-    if (json_is_object(row) && json_object_size(row) > lim->max_fields) {
-        err_set(why, n, "row has %zu fields (max_fields %zu)", json_object_size(row),
-                lim->max_fields);
-        return why;
-    }
-    const char *key;
-    const json_t *v;
-    json_object_foreach((json_t *)row, key, v)
-    {
-        if (json_is_string(v) && json_string_length(v) > lim->max_field_bytes) {
-            err_set(why, n, "field %.100s: %zu bytes (max_field_bytes %zu)", key,
-                    json_string_length(v), lim->max_field_bytes);
-            return why;
-        }
-    }
-    return NULL;
-}
-
 /* A worker's share: read, map, encode and publish one row. */
 static void process_row(struct workers *pool, struct worker *w, struct page *pg, const char *raw,
                         size_t len)
 {
     char err[512], *clean = NULL, fp[17];
     size_t clean_len = 0;
-    static const struct source_limits default_limits = SOURCE_LIMITS_DEFAULT;
-    const struct source_limits *lim = pool->s.limits ? pool->s.limits : &default_limits;
-    const char *past = raw_past_limits(lim, raw, len, err, sizeof(err));
+    const struct source_limits *lim = limits_or_default(pool->s.limits);
+    const char *past = limits_check_raw(lim, raw, len, err, sizeof(err));
     if (past) {
         reject(pool, pg, raw, len, past);
         return;
@@ -181,7 +118,7 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
     size_t value_len = 0;
     if (!row) {
         reject(pool, pg, raw, len, "row is not valid JSON");
-    } else if ((past = row_past_limits(lim, row, err, sizeof(err)))) {
+    } else if ((past = limits_check_row(lim, row, err, sizeof(err)))) {
         reject(pool, pg, raw, len, past);
     } else if (city_map_row(pool->s.city, row, now_us(), &inc, &w->stats, err, sizeof(err)) !=
                ERR_OK) {
