@@ -81,6 +81,9 @@
       "Redis for the seen-set (redis://[:password@]host:port/db); empty disables it")              \
     X(PG_DSN, "pg_dsn", OPT_STRING, "postgresql://blotter@127.0.0.1:15432/blotter", "",            \
       P_CONSUMER, F_SECRET, "PostgreSQL warehouse (libpq conninfo or URI)")                        \
+    X(OWNER_PG_DSN, "owner_pg_dsn", OPT_STRING, "", "", P_CONSUMER, F_SECRET,                      \
+      "The warehouse as the migrations' owner (libpq conninfo or URI); empty: pg_dsn applies "     \
+      "them (then pg_dsn must own the schema)")                                                    \
     X(GROUP_ID, "group_id", OPT_STRING, "", "", P_CONSUMER, 0,                                     \
       "Consumer group; default <prefix>.warehouse")                                                \
     X(BATCH_SIZE, "batch_size", OPT_INT, "5000", "1..1000000", P_CONSUMER, 0,                      \

@@ -139,7 +139,7 @@ static int start_stages(struct consumer *c)
         log_error("codec.failed", "error=%s", LQ(errstr));
         return 1;
     }
-    if (!(c->wh = warehouse_new(set->pg_dsn))) {
+    if (!(c->wh = warehouse_new(set->pg_dsn, set->owner_pg_dsn))) {
         return 1;
     }
     enum err_class cls = connect_warehouse(c);

@@ -5,7 +5,8 @@
 # poison pill PostgreSQL itself refuses (SQLSTATE 54000, index row too large: this test's
 # database indexes address). Each is a dead letter with its reason, the consumer never exits,
 # the good records before and after are exact in the warehouse, and a SIGTERM with dead letters
-# in flight is clean (the sanitizer build checks the exit-time flush).
+# in flight is clean (the sanitizer build checks the exit-time flush). The consumer runs as
+# blotter_writer, the migrations as the owner (owner_pg_dsn).
 #   tests/integration/it_hostile_messages.sh BUILD_DIR
 set -uo pipefail
 BUILD=${1:-build}
@@ -18,7 +19,9 @@ PREFIX=it.hostile.$RUNID
 DB=blotter_ith_$RUNID
 WORK=$(mktemp -d /tmp/it_hostile_messages.XXXXXX)
 BASE_DSN=$BLOTTER_PG_DSN
-export BLOTTER_PG_DSN=${BASE_DSN%/*}/$DB
+# The consumer as the least-privilege writer (migration 007), the migrations as the owner.
+export BLOTTER_OWNER_PG_DSN=${BASE_DSN%/*}/$DB
+export BLOTTER_PG_DSN=${BLOTTER_WRITER_PG_DSN%/*}/$DB
 export BLOTTER_REDIS_URL= # the seen-set plays no part here
 CONSUMER=$BUILD/blotter-consumer
 FEED=$BUILD/tests/it_consumer_feed
@@ -73,7 +76,9 @@ log "$hostile hostile messages between two rounds of $N good incidents"
 "$FEED" "$PREFIX.none" $CITY 0 5 0 --partitions 1 >>"$WORK/feed.log" 2>&1 || fail "empty topic"
 "$CONSUMER" --topic-prefix "$PREFIX.none" --until-idle 1 >"$WORK/migrate.log" 2>&1 ||
     fail "migrating: $(tail -n 3 "$WORK/migrate.log")"
-psql_q "$BLOTTER_PG_DSN" -c "CREATE INDEX it_poison ON blotter.incidents (address)" >/dev/null ||
+psql_q "$BLOTTER_PG_DSN" -c "CREATE INDEX it_no ON blotter.incidents (address)" >/dev/null 2>&1 &&
+    fail "the writer may create an index"
+psql_q "$BLOTTER_OWNER_PG_DSN" -c "CREATE INDEX it_poison ON blotter.incidents (address)" >/dev/null ||
     fail "cannot create the poison index"
 
 "$CONSUMER" --topic-prefix "$PREFIX" --until-idle 3 --batch-size 50 --batch-timeout-ms 20 \
