@@ -62,6 +62,11 @@ const char *limits_check_row(const struct source_limits *lim, const json_t *row,
                 lim->max_fields);
         return why;
     }
+    const char *refused = json_string_value(json_object_get(row, "::refused"));
+    if (refused) { /* the kind's own verdict (csv.h: a record too large to hold) */
+        err_set(why, n, "%s", refused);
+        return why;
+    }
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)row, key, v)

@@ -10,6 +10,7 @@
 
 #include "common/codec.h"
 #include "common/utf8.h"
+#include "producers/csv.h"
 #include "producers/http.h"
 #include "producers/limits.h"
 #include "producers/rowsplit.h"
@@ -249,6 +250,49 @@ static void test_rowsplit_bound(void **state)
     rowsplit_destroy(rs);
 }
 
+struct csv_seen {
+    int rows, refused;
+    char last[64];
+};
+
+static int csv_row(void *ctx, const char *json, size_t len, size_t record)
+{
+    (void)record;
+    struct csv_seen *c = ctx;
+    c->rows++;
+    c->refused += strstr(json, CSV_REFUSED) != NULL;
+    snprintf(c->last, sizeof(c->last), "%.*s", (int)len, json);
+    return 0;
+}
+
+static void test_csv_record_bound(void **state)
+{
+    (void)state;
+    struct csv_seen c = {0};
+    struct csv_rows *r = csv_rows_new(NULL, 0, NULL, csv_row, &c);
+    const char *head = "a,b\r\n1,\"";
+    assert_int_equal(csv_rows_feed(r, head, strlen(head)), 0);
+    char chunk[4096];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 800; i++) { /* a 3 MB quoted field: refused, never held */
+        assert_int_equal(csv_rows_feed(r, chunk, sizeof(chunk)), 0);
+    }
+    const char *rest = "\"\r\n2,y\r\n";
+    assert_int_equal(csv_rows_feed(r, rest, strlen(rest)), 0);
+    assert_int_equal(csv_rows_finish(r), 0);
+    assert_int_equal(c.rows, 2);
+    assert_int_equal(c.refused, 1);
+    assert_string_equal(c.last, "{\"a\":\"2\",\"b\":\"y\"}");
+    csv_rows_destroy(r);
+
+    struct source_limits lim = SOURCE_LIMITS_DEFAULT;
+    char why[128];
+    json_t *row = json_loads("{\"::refused\":\"record is larger than 1 MiB\"}", 0, NULL);
+    assert_non_null(limits_check_row(&lim, row, why, sizeof(why)));
+    assert_string_equal(why, "record is larger than 1 MiB");
+    json_decref(row);
+}
+
 /* ---- Redirects, text repair ---- */
 
 static void test_redirects(void **state)
@@ -279,7 +323,8 @@ int main(void)
         cmocka_unit_test(test_walk_lengths),       cmocka_unit_test(test_walk_map_and_union),
         cmocka_unit_test(test_decode_refuses_nul), cmocka_unit_test(test_incident_field_limits),
         cmocka_unit_test(test_row_limits),         cmocka_unit_test(test_rowsplit_bound),
-        cmocka_unit_test(test_redirects),          cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_csv_record_bound),   cmocka_unit_test(test_redirects),
+        cmocka_unit_test(test_utf8_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
