@@ -11,6 +11,7 @@
 #   - each hostile answer a failed, retried page (the redirect: the run fails, exit 1, and the
 #     app token is never sent elsewhere)
 #   - producer and consumer peak RSS under 256 MB
+#   - SIGTERM while a page is being retried stops the producer within seconds (exit 0)
 #   tests/integration/it_hostile_source.sh BUILD_DIR
 set -uo pipefail
 BUILD=${1:-build}
@@ -78,6 +79,25 @@ rc=$?
 log "redirect to another host: exit $rc, $(grep -m1 -o 'redirect to another host[^"]*' "$WORK/redirect.log")"
 [ $rc -eq 1 ] || fail "redirect: exit $rc, want 1"
 grep -q 'redirect to another host or scheme refused' "$WORK/redirect.log" || fail "redirect not refused"
+admin "reset"
+admin "fault?kind=hostile&k=40"
+
+# SIGTERM while the page is being retried: the producer stops within seconds, exit 0.
+admin "fault?city=chicago&kind=503&count=1000"
+"$BUILD/blotter-producer" --city chicago --page-size 1000 --backoff-ms 2000 \
+    --backoff-max-ms 30000 --retry-max 1000 2>"$WORK/term.log" &
+ppid_=$!
+for _ in $(seq 200); do
+    grep -q 'event=page.retry' "$WORK/term.log" && break
+    sleep 0.05
+done
+kill -TERM $ppid_
+start=$SECONDS
+wait $ppid_
+rc=$?
+log "SIGTERM while retrying: exit $rc after $((SECONDS - start)) s"
+[ $rc -eq 0 ] || fail "SIGTERM while retrying: exit $rc"
+[ $((SECONDS - start)) -le 5 ] || fail "SIGTERM while retrying took $((SECONDS - start)) s"
 admin "reset"
 admin "fault?kind=hostile&k=40"
 
