@@ -305,6 +305,11 @@ static int finish(struct producer *p)
     save_checkpoint(p, true);
     int left = publisher_flush(p->pub, stopping ? 2000 : 30000);
     if (left > 0 || ledger_busy(p->ledger)) {
+        if (stopping) { /* not a failure: the checkpoint stayed before them */
+            log_warn("producer.undelivered", "city=%s messages=%d note=\"re-read after a restart\"",
+                     p->city->name, left);
+            return 0;
+        }
         log_error("producer.undelivered", "city=%s messages=%d", p->city->name, left);
         return -1;
     }
