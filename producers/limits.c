@@ -72,7 +72,7 @@ const char *limits_check_row(const struct source_limits *lim, const json_t *row,
     json_object_foreach((json_t *)row, key, v)
     {
         if (json_is_string(v) && json_string_length(v) > lim->max_field_bytes) {
-            err_set(why, n, "field %.100s: %zu bytes (max_field_bytes %zu)", key,
+            err_set(why, n, "field %.100s: %zu bytes (limit %zu, max_field_bytes)", key,
                     json_string_length(v), lim->max_field_bytes);
             return why;
         }

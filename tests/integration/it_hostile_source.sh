@@ -66,6 +66,11 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 admin "fault?kind=hostile&k=40"
+# A SoQL error quoting bytes that are not UTF-8 still gets its JSON reply.
+code=$(curl -s -o "$WORK/soql.json" -w '%{http_code}' \
+    "$BLOTTER_SOCRATA_BASE_URL/resource/ijzp-q8t2.json?\$where=nope%20=%20%27%ff%27")
+[ "$code" = 400 ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/soql.json" ||
+    fail "a SoQL error with invalid UTF-8: HTTP $code $(head -c 200 "$WORK/soql.json")"
 python3 tests/integration/hostile_truth.py "$BLOTTER_SOCRATA_BASE_URL" producers/cities/chicago.json \
     block 1048576 >"$WORK/good.tsv" 2>"$WORK/truth.log" || fail "hostile_truth.py"
 log "$(cat "$WORK/truth.log")"

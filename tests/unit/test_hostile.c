@@ -211,7 +211,7 @@ static void test_row_limits(void **state)
     json_object_del(row, "c");
     json_object_set_new(row, "b", json_string("12345"));
     assert_non_null(limits_check_row(&lim, row, why, sizeof(why)));
-    assert_string_equal(why, "field b: 5 bytes (max_field_bytes 4)");
+    assert_string_equal(why, "field b: 5 bytes (limit 4, max_field_bytes)");
     json_decref(row);
     assert_non_null(limits_or_default(NULL));
 }
