@@ -117,7 +117,13 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
     void *value = NULL;
     size_t value_len = 0;
     if (!row) {
-        reject(pool, pg, raw, len, "row is not valid JSON");
+        /* Why, in jansson's words (a lone surrogate escape, a syntax error): the rare path. */
+        json_error_t jerr;
+        json_t *again = json_loadb(raw, len, JSON_ALLOW_NUL, &jerr);
+        json_decref(again);
+        err_set(err, sizeof(err), "row is not valid JSON: %.200s (byte %d)", jerr.text,
+                jerr.position);
+        reject(pool, pg, raw, len, err);
     } else if ((past = limits_check_row(lim, row, err, sizeof(err)))) {
         reject(pool, pg, raw, len, past);
     } else if (city_map_row(pool->s.city, row, now_us(), &inc, &w->stats, err, sizeof(err)) !=

@@ -145,7 +145,7 @@ print(len(seen))')
 log "dead letters: $(wc -l <"$WORK/reasons.txt"), distinct $distinct (hostile rows: $dead)"
 [ "$distinct" -eq "$dead" ] || fail "$distinct distinct dead letters for $dead hostile rows"
 for why in "longer than max_row_bytes" "not valid UTF-8" "deeper than max_json_depth" "max_fields" \
-    "id is longer than" "not valid JSON" "(or holds NUL)"; do
+    "id is longer than" "not valid JSON: invalid Unicode" "(or holds NUL)"; do
     grep -qF "$why" "$WORK/reasons.txt" || fail "no dead letter says: $why"
 done
 kcat -b "$BLOTTER_KAFKA_BROKERS" -C -t "$PREFIX.dlq" -o beginning -e -q -f '%h\n' 2>/dev/null |
