@@ -2,13 +2,9 @@
 
 #include <string.h>
 
-enum err_class pg_err_class(PGconn *pg, const PGresult *res)
+enum err_class pg_sqlstate_class(const char *state)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (!pg || PQstatus(pg) != CONNECTION_OK) {
-        return ERR_TRANSIENT;
-    }
-    if (!state) {
+    if (!state || strlen(state) < 2) {
         return ERR_TRANSIENT; /* no SQLSTATE: the connection failed under us */
     }
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
@@ -27,8 +23,16 @@ enum err_class pg_err_class(PGconn *pg, const PGresult *res)
         }
     }
     /* Anything else is about the data (22 data, 23 integrity, 54 a limit such as an index row
-     * too large, 21, 2F, 39, ...): the record it came from is refused, the stream goes on. */
+     * too large, 21, 2F, 39, P0, ...): the record it came from is refused, the stream goes on. */
     return ERR_PERMANENT;
+}
+
+enum err_class pg_err_class(PGconn *pg, const PGresult *res)
+{
+    if (!pg || PQstatus(pg) != CONNECTION_OK) {
+        return ERR_TRANSIENT;
+    }
+    return pg_sqlstate_class(res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL);
 }
 
 enum err_class pg_fail(PGconn *pg, PGresult *res, const char *what, char *errstr,

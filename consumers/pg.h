@@ -15,6 +15,8 @@
  * 54 program limit such as "index row too large", P0 raised by
  * a function, ...) permanent: the record is refused. */
 enum err_class pg_err_class(PGconn *pg, const PGresult *res);
+/* The same for a SQLSTATE alone (NULL: none). */
+enum err_class pg_sqlstate_class(const char *state);
 
 /* A failed result (res may be NULL): errstr gets "what: <libpq's message>" without its trailing
  * newline, res is cleared, and the class is returned. */

@@ -10,6 +10,7 @@
 
 #include "common/codec.h"
 #include "common/utf8.h"
+#include "consumers/pg.h"
 #include "producers/csv.h"
 #include "producers/http.h"
 #include "producers/limits.h"
@@ -293,6 +294,27 @@ static void test_csv_record_bound(void **state)
     json_decref(row);
 }
 
+/* ---- PostgreSQL's refusals ---- */
+
+static void test_sqlstate_classes(void **state)
+{
+    (void)state;
+    /* A record's data: dead-lettered, never fatal. */
+    const char *data[] = {"54000", "22001", "22021", "23505", "23514", "21000", "2201B", "P0001"};
+    for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+        assert_int_equal(pg_sqlstate_class(data[i]), ERR_PERMANENT);
+    }
+    const char *transient[] = {"08006", "40001", "40P01", "53100", "57P01", "58030"};
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+        assert_int_equal(pg_sqlstate_class(transient[i]), ERR_TRANSIENT);
+    }
+    const char *setup[] = {"42501", "42P01", "42883", "28P01", "3D000", "3F000", "0A000", "XX000"};
+    for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+        assert_int_equal(pg_sqlstate_class(setup[i]), ERR_FATAL);
+    }
+    assert_int_equal(pg_sqlstate_class(NULL), ERR_TRANSIENT);
+}
+
 /* ---- Redirects, text repair ---- */
 
 static void test_redirects(void **state)
@@ -323,8 +345,8 @@ int main(void)
         cmocka_unit_test(test_walk_lengths),       cmocka_unit_test(test_walk_map_and_union),
         cmocka_unit_test(test_decode_refuses_nul), cmocka_unit_test(test_incident_field_limits),
         cmocka_unit_test(test_row_limits),         cmocka_unit_test(test_rowsplit_bound),
-        cmocka_unit_test(test_csv_record_bound),   cmocka_unit_test(test_redirects),
-        cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_sqlstate_classes),   cmocka_unit_test(test_csv_record_bound),
+        cmocka_unit_test(test_redirects),          cmocka_unit_test(test_utf8_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
