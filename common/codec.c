@@ -1,6 +1,7 @@
 #include "common/codec.h"
 
 #include <avro.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,160 @@ avro_fail:
     return ERR_PERMANENT;
 }
 
+/* ---- The length walk: a body's declared lengths against the bytes it has ---- */
+
+struct walk {
+    const unsigned char *p, *end;
+    char *errstr;
+    size_t errstr_size;
+};
+
+/* A zig-zag varint: 0, or -1 with errstr. */
+static int walk_long(struct walk *w, int64_t *v)
+{
+    uint64_t u = 0;
+    for (int shift = 0;; shift += 7) {
+        if (w->p >= w->end) {
+            err_set(w->errstr, w->errstr_size, "avro body is truncated");
+            return -1;
+        }
+        if (shift > 63) {
+            err_set(w->errstr, w->errstr_size, "avro varint is longer than 10 bytes");
+            return -1;
+        }
+        unsigned char b = *w->p++;
+        u |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            break;
+        }
+    }
+    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    return 0;
+}
+
+/* Skip n bytes that a length said follow. */
+static int walk_skip(struct walk *w, int64_t n, const char *what)
+{
+    if (n < 0 || n > w->end - w->p) {
+        err_set(w->errstr, w->errstr_size,
+                "avro %s length %lld is negative or past the %lld bytes left", what, (long long)n,
+                (long long)(w->end - w->p));
+        return -1;
+    }
+    w->p += n;
+    return 0;
+}
+
+static int walk_value(struct walk *w, avro_schema_t s, int depth);
+
+/* The blocks of a map or an array: counts, each item, a zero count at the end. */
+static int walk_blocks(struct walk *w, avro_schema_t items, bool map, int depth)
+{
+    for (;;) {
+        int64_t count;
+        if (walk_long(w, &count) != 0) {
+            return -1;
+        }
+        if (count == 0) {
+            return 0;
+        }
+        if (count < 0) { /* a negative count is followed by the block's size in bytes */
+            int64_t size;
+            if (count == INT64_MIN || walk_long(w, &size) != 0) {
+                err_set(w->errstr, w->errstr_size, "avro block count is invalid");
+                return -1;
+            }
+            if (size < 0 || size > w->end - w->p) {
+                err_set(w->errstr, w->errstr_size, "avro block size %lld is past the bytes left",
+                        (long long)size);
+                return -1;
+            }
+            count = -count;
+        }
+        /* Each item takes at least a byte (a map's key is a string with its length). */
+        if (count > w->end - w->p) {
+            err_set(w->errstr, w->errstr_size, "avro %s count %lld is past the %lld bytes left",
+                    map ? "map" : "array", (long long)count, (long long)(w->end - w->p));
+            return -1;
+        }
+        for (int64_t i = 0; i < count; i++) {
+            int64_t klen;
+            if (map && (walk_long(w, &klen) != 0 || walk_skip(w, klen, "map key") != 0)) {
+                return -1;
+            }
+            if (walk_value(w, items, depth + 1) != 0) {
+                return -1;
+            }
+        }
+    }
+}
+
+static int walk_value(struct walk *w, avro_schema_t s, int depth)
+{
+    int64_t v;
+    if (depth > 32) {
+        err_set(w->errstr, w->errstr_size, "avro schema nests too deep");
+        return -1;
+    }
+    switch (avro_typeof(s)) {
+    case AVRO_NULL:
+        return 0;
+    case AVRO_BOOLEAN:
+        return walk_skip(w, 1, "boolean");
+    case AVRO_INT32:
+    case AVRO_INT64:
+    case AVRO_ENUM:
+        return walk_long(w, &v);
+    case AVRO_FLOAT:
+        return walk_skip(w, 4, "float");
+    case AVRO_DOUBLE:
+        return walk_skip(w, 8, "double");
+    case AVRO_FIXED:
+        return walk_skip(w, avro_schema_fixed_size(s), "fixed");
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        return walk_long(w, &v) != 0 ? -1 : walk_skip(w, v, "string");
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+            if (walk_value(w, avro_schema_record_field_get_by_index(s, (int)i), depth + 1) != 0) {
+                return -1;
+            }
+        }
+        return 0;
+    case AVRO_UNION:
+        if (walk_long(w, &v) != 0) {
+            return -1;
+        }
+        if (v < 0 || (size_t)v >= avro_schema_union_size(s)) {
+            err_set(w->errstr, w->errstr_size, "avro union branch %lld does not exist",
+                    (long long)v);
+            return -1;
+        }
+        return walk_value(w, avro_schema_union_branch(s, (int)v), depth + 1);
+    case AVRO_MAP:
+        return walk_blocks(w, avro_schema_map_values(s), true, depth);
+    case AVRO_ARRAY:
+        return walk_blocks(w, avro_schema_array_items(s), false, depth);
+    case AVRO_LINK:
+        return walk_value(w, avro_schema_link_target(s), depth + 1);
+    }
+    err_set(w->errstr, w->errstr_size, "avro schema type %d is not supported", (int)avro_typeof(s));
+    return -1;
+}
+
+int codec_walk(avro_schema_t schema, const void *body, size_t len, char *errstr, size_t errstr_size)
+{
+    struct walk w = {body, (const unsigned char *)body + len, errstr, errstr_size};
+    if (walk_value(&w, schema, 0) != 0) {
+        return -1;
+    }
+    if (w.p != w.end) {
+        err_set(errstr, errstr_size, "avro body has trailing bytes");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Decoding ---- */
 
 /* Read field f of rec into inc. A present coordinate counts in *coords. */
@@ -243,8 +398,13 @@ static int decode_field(avro_value_t *rec, size_t idx, const struct incident_fie
     }
     switch (f->kind) {
     case I_STR:
-        return avro_value_get_string(&v, &s, &n) ||
-               incident_set_strn(INCIDENT_AT(char *, inc, f), s, n ? n - 1 : 0);
+        if (avro_value_get_string(&v, &s, &n)) {
+            return -1;
+        }
+        if (n > 1 && memchr(s, 0, n - 1)) {
+            return -2; /* PostgreSQL text cannot hold it */
+        }
+        return incident_set_strn(INCIDENT_AT(char *, inc, f), s, n ? n - 1 : 0);
     case I_TS:
         return avro_value_get_long(&v, INCIDENT_AT(int64_t, inc, f));
     case I_COORD:
@@ -267,7 +427,13 @@ static int decode_field(avro_value_t *rec, size_t idx, const struct incident_fie
             avro_value_t elem;
             const char *key;
             if (avro_value_get_by_index(&v, i, &elem, &key) ||
-                avro_value_get_string(&elem, &s, &n) || incident_add_attr(inc, key, s)) {
+                avro_value_get_string(&elem, &s, &n)) {
+                return -1;
+            }
+            if (n > 1 && memchr(s, 0, n - 1)) {
+                return -2;
+            }
+            if (incident_add_attr(inc, key, s)) {
                 return -1;
             }
         }
@@ -321,27 +487,32 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len, s
     if (!header_len) {
         return ERR_PERMANENT;
     }
-    avro_reader_t r = avro_reader_memory((const char *)p + header_len, (int64_t)(len - header_len));
+    /* Every declared length checked against the bytes left before libavro sees them: it would
+     * allocate what a length claims (and leak it on a truncated string). */
+    const char *body = (const char *)p + header_len;
+    if (codec_walk(codec->schema, body, len - header_len, errstr, errstr_size) != 0) {
+        return ERR_PERMANENT;
+    }
+    avro_reader_t r = avro_reader_memory(body, (int64_t)(len - header_len));
     if (!r) {
         err_set(errstr, errstr_size, "out of memory");
         return ERR_FATAL;
     }
     int rc = avro_value_read(r, rec);
-    char extra;
-    /* A memory reader refuses to read past its end: a byte left over means trailing garbage. */
-    bool trailing = rc == 0 && avro_read(r, &extra, 1) == 0;
     avro_reader_free(r);
     if (rc != 0) {
         err_set(errstr, errstr_size, "avro body does not decode: %s", avro_strerror());
         return ERR_PERMANENT;
     }
-    if (trailing) {
-        err_set(errstr, errstr_size, "avro body has trailing bytes");
-        return ERR_PERMANENT;
-    }
     int coords = 0;
     for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
-        if (decode_field(rec, i, &incident_fields[i], inc, &coords) != 0) {
+        int drc = decode_field(rec, i, &incident_fields[i], inc, &coords);
+        if (drc == -2) {
+            err_set(errstr, errstr_size, "%s holds a NUL byte", incident_fields[i].name);
+            incident_clear(inc);
+            return ERR_PERMANENT;
+        }
+        if (drc != 0) {
             err_set(errstr, errstr_size, "avro decode: %s", avro_strerror());
             incident_clear(inc);
             return ERR_PERMANENT;

@@ -33,4 +33,11 @@ enum err_class codec_encode(struct codec *codec, const struct incident *inc, voi
 enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
                             char *errstr, size_t errstr_size);
 
+/* Walk an Avro binary body of schema (an avro_schema_t) checking every declared length (strings,
+ * bytes, map and array block counts, union branches) against the bytes left, and that nothing
+ * trails: 0, or -1 with errstr. Lengths are never allocated, so a lying one costs nothing. */
+typedef struct avro_obj_t *codec_schema_t;
+int codec_walk(codec_schema_t schema, const void *body, size_t len, char *errstr,
+               size_t errstr_size);
+
 #endif

@@ -10,7 +10,9 @@
 static void add(rd_kafka_headers_t *h, const char *name, const char *value)
 {
     if (value) {
-        rd_kafka_header_add(h, name, -1, value, -1);
+        size_t len = strlen(value);
+        rd_kafka_header_add(h, name, -1, value,
+                            (ssize_t)(len > DEADLETTER_MAX_REASON ? DEADLETTER_MAX_REASON : len));
     }
 }
 
@@ -32,7 +34,8 @@ rd_kafka_headers_t *deadletter_headers(const struct deadletter *dl, int64_t now_
         add(h, "blotter.partition", part);
         add(h, "blotter.offset", off);
         if (dl->key) {
-            rd_kafka_header_add(h, "blotter.key", -1, dl->key, (ssize_t)dl->key_len);
+            size_t klen = dl->key_len > DEADLETTER_MAX_KEY ? DEADLETTER_MAX_KEY : dl->key_len;
+            rd_kafka_header_add(h, "blotter.key", -1, dl->key, (ssize_t)klen);
         }
     }
     return h;
@@ -43,7 +46,17 @@ rd_kafka_resp_err_t deadletter_produce(rd_kafka_t *rk, const char *topic,
                                        void *opaque)
 {
     rd_kafka_headers_t *h = deadletter_headers(dl, now_us());
-    const char *key = dl->city ? dl->city : "";
+    const char *key = dl->city && strlen(dl->city) <= DEADLETTER_MAX_KEY ? dl->city : "";
+    if (len > DEADLETTER_MAX_VALUE) {
+        char full[32];
+        snprintf(full, sizeof(full), "%zu", len);
+        rd_kafka_header_add(h, "blotter.truncated", -1, full, -1);
+        len = DEADLETTER_MAX_VALUE;
+        const unsigned char *v = value;
+        for (int i = 0; i < 3 && len && (v[len] & 0xC0) == 0x80; i++) {
+            len--; /* not inside a UTF-8 sequence of a text input */
+        }
+    }
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

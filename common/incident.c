@@ -234,6 +234,13 @@ static enum err_class check_field(const struct incident *inc, const struct incid
         } else if (!utf8_valid_str(v)) {
             err_set(errstr, n, "%s is not valid UTF-8", f->name);
             return ERR_PERMANENT;
+        } else {
+            size_t len = strlen(v),
+                   max = f->flags & I_IDX ? INCIDENT_INDEXED_MAX : INCIDENT_TEXT_MAX;
+            if (len > max) {
+                err_set(errstr, n, "%s: %zu bytes (limit %zu)", f->name, len, max);
+                return ERR_PERMANENT;
+            }
         }
         return ERR_OK;
     }
@@ -260,10 +267,19 @@ static enum err_class check_field(const struct incident *inc, const struct incid
         return ERR_OK;
     }
     case I_ATTRS:
+        if (inc->n_attrs > INCIDENT_ATTRS_MAX) {
+            err_set(errstr, n, "%zu attributes (limit %d)", inc->n_attrs, INCIDENT_ATTRS_MAX);
+            return ERR_PERMANENT;
+        }
         for (size_t i = 0; i < inc->n_attrs; i++) {
             if (!inc->attrs[i].key || !utf8_valid_str(inc->attrs[i].key) ||
                 (inc->attrs[i].value && !utf8_valid_str(inc->attrs[i].value))) {
                 err_set(errstr, n, "attribute %zu is not valid UTF-8", i);
+                return ERR_PERMANENT;
+            }
+            if (strlen(inc->attrs[i].key) > INCIDENT_INDEXED_MAX ||
+                (inc->attrs[i].value && strlen(inc->attrs[i].value) > INCIDENT_TEXT_MAX)) {
+                err_set(errstr, n, "attribute %zu is too long", i);
                 return ERR_PERMANENT;
             }
         }

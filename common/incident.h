@@ -21,7 +21,15 @@ struct attr {
 };
 
 enum incident_kind { I_STR, I_TS, I_COORD, I_TRI, I_ATTRS };
-enum { I_OPT = 1, I_KEY = 2, I_STAMP = 4 };
+enum { I_OPT = 1, I_KEY = 2, I_STAMP = 4, I_IDX = 8 };
+
+/* The most bytes a text field may hold: a field the warehouse indexes (I_IDX: a btree entry
+ * must stay under about 2.7 KB, all its columns together) INCIDENT_INDEXED_MAX, any other text
+ * and every attribute's value INCIDENT_TEXT_MAX; at most INCIDENT_ATTRS_MAX attributes. The
+ * producer and the consumer both check them (incident_check). */
+#define INCIDENT_INDEXED_MAX 512
+#define INCIDENT_TEXT_MAX    65536
+#define INCIDENT_ATTRS_MAX   1000
 
 #define INCIDENT_CTYPE_I_STR   char *
 #define INCIDENT_CTYPE_I_TS    int64_t

@@ -19,23 +19,24 @@
  *           I_ATTRS  struct attr * with n_attrs entries: every source field as text
  *   flags   I_OPT    a ["null", T] union in Avro; may be null
  *           I_KEY    part of the record's key: never empty
+ *           I_IDX    indexed by the warehouse: at most INCIDENT_INDEXED_MAX bytes
  *           I_STAMP  stamped at ingestion: not part of the content hash, and may still be null
  *                    before the producer stamps it (the codec refuses to encode it null) */
 #ifndef BLOTTER_INCIDENT_FIELDS_H
 #define BLOTTER_INCIDENT_FIELDS_H
 
 #define INCIDENT_FIELDS(X)                                                                         \
-    X(city, city, I_STR, I_KEY)                                                                    \
-    X(incident_id, incident_id, I_STR, I_KEY)                                                      \
+    X(city, city, I_STR, I_KEY | I_IDX)                                                            \
+    X(incident_id, incident_id, I_STR, I_KEY | I_IDX)                                              \
     X(report_id, report_id, I_STR, I_OPT)                                                          \
     X(occurred_at, occurred_at, I_TS, 0)                                                           \
     X(reported_at, reported_at, I_TS, I_OPT)                                                       \
     X(source_updated_at, source_updated_at, I_TS, 0)                                               \
     X(offense_code, offense_code, I_STR, I_OPT)                                                    \
     X(offense, offense, I_STR, I_OPT)                                                              \
-    X(category, category, I_STR, 0)                                                                \
+    X(category, category, I_STR, I_IDX)                                                            \
     X(crime_against, crime_against, I_STR, 0)                                                      \
-    X(area, area, I_STR, I_OPT)                                                                    \
+    X(area, area, I_STR, I_OPT | I_IDX)                                                            \
     X(beat, beat, I_STR, I_OPT)                                                                    \
     X(address, address, I_STR, I_OPT)                                                              \
     X(latitude, latitude, I_COORD, I_OPT)                                                          \

@@ -48,6 +48,22 @@
       "Seconds between incremental passes")                                                        \
     X(HTTP_TIMEOUT_S, "http_timeout_s", OPT_INT, "60", "1..3600", P_PRODUCER, 0,                   \
       "Timeout of one source request (a whole CSV file: 30 times this)")                           \
+    X(MAX_RESPONSE_MB, "max_response_mb", OPT_INT, "1024", "1..65536", P_PRODUCER, 0,              \
+      "Most MiB of one response body after decompression (a CSV page is a whole file): more "      \
+      "fails the page, retried; a gzip bomb is never inflated past it")                            \
+    X(STALL_S, "stall_s", OPT_INT, "30", "1..3600", P_PRODUCER, 0,                                 \
+      "A response that brings less than a byte a second for this long fails, retried (the "        \
+      "whole request is bounded by http_timeout_s)")                                               \
+    X(MAX_ROW_BYTES, "max_row_bytes", OPT_INT, "1048576", "1024..268435456", P_PRODUCER, 0,        \
+      "Most bytes of one row's text; a longer row is a dead letter (no more of it is ever held)")  \
+    X(MAX_FIELD_BYTES, "max_field_bytes", OPT_INT, "65536", "16..65536", P_PRODUCER, 0,            \
+      "Most bytes of one field's value; a row with a longer one is a dead letter (the "            \
+      "warehouse's "                                                                               \
+      "indexed fields, incident_id, area, take at most 512 whatever this says)")                   \
+    X(MAX_JSON_DEPTH, "max_json_depth", OPT_INT, "32", "2..1000", P_PRODUCER, 0,                   \
+      "Deepest nesting of arrays and objects in one row; a deeper row is a dead letter")           \
+    X(MAX_FIELDS, "max_fields", OPT_INT, "1000", "1..1000", P_PRODUCER, 0,                         \
+      "Most fields of one row; a row with more is a dead letter")                                  \
     X(RETRY_MAX, "retry_max", OPT_INT, "10", "0..1000", P_PRODUCER, 0,                             \
       "Retries of one page on 429/5xx/202/timeouts before the pass fails")                         \
     X(BACKOFF_MS, "backoff_ms", OPT_INT, "500", "1..600000",                                       \
@@ -65,6 +81,9 @@
       "Redis for the seen-set (redis://[:password@]host:port/db); empty disables it")              \
     X(PG_DSN, "pg_dsn", OPT_STRING, "postgresql://blotter@127.0.0.1:15432/blotter", "",            \
       P_CONSUMER, F_SECRET, "PostgreSQL warehouse (libpq conninfo or URI)")                        \
+    X(OWNER_PG_DSN, "owner_pg_dsn", OPT_STRING, "", "", P_CONSUMER, F_SECRET,                      \
+      "The warehouse as the migrations' owner (libpq conninfo or URI); empty: pg_dsn applies "     \
+      "them (then pg_dsn must own the schema)")                                                    \
     X(GROUP_ID, "group_id", OPT_STRING, "", "", P_CONSUMER, 0,                                     \
       "Consumer group; default <prefix>.warehouse")                                                \
     X(BATCH_SIZE, "batch_size", OPT_INT, "5000", "1..1000000", P_CONSUMER, 0,                      \

@@ -1,6 +1,7 @@
 #include "common/utf8.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t utf8_seq_len(const unsigned char *s, size_t avail)
@@ -55,4 +56,28 @@ bool utf8_valid(const char *s, size_t n)
 bool utf8_valid_str(const char *s)
 {
     return utf8_valid(s, strlen(s));
+}
+
+char *utf8_repair(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = len <= (SIZE_MAX - 1) / 3 ? malloc(len * 3 + 1) : NULL;
+    size_t o = 0;
+    if (!out) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq_len((const unsigned char *)s + i, len - i);
+        if (k) {
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = 0;
+    return out;
 }

@@ -15,5 +15,8 @@ bool utf8_valid(const char *s, size_t n);
 
 /* The same for a NUL-terminated string. */
 bool utf8_valid_str(const char *s);
+/* A malloc'ed copy of s with each byte that is not part of valid UTF-8 replaced by U+FFFD
+ * (NULL on out of memory). */
+char *utf8_repair(const char *s);
 
 #endif

@@ -123,6 +123,7 @@ static int run(struct consumer *c)
         log_info("consumer.abandoned", "messages=%zu note=\"not stored; re-read after restart\"",
                  b.n);
     }
+    dlq_detach(c->dlq); /* dead letters still in flight point into b's slots */
     batch_free(&b);
     return stop_requested == STOP_FATAL ? 1 : rc;
 }
@@ -138,7 +139,7 @@ static int start_stages(struct consumer *c)
         log_error("codec.failed", "error=%s", LQ(errstr));
         return 1;
     }
-    if (!(c->wh = warehouse_new(set->pg_dsn))) {
+    if (!(c->wh = warehouse_new(set->pg_dsn, set->owner_pg_dsn))) {
         return 1;
     }
     enum err_class cls = connect_warehouse(c);

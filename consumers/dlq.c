@@ -15,14 +15,16 @@ extern char **environ;
 struct dlq {
     const struct consumer_settings *set;
     rd_kafka_t *rk;
+    bool detached; /* the slots dead letters point into may be gone: reports touch nothing */
     char topic[256];
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
-    (void)rk, (void)opaque;
+    (void)rk;
+    struct dlq *d = opaque;
     struct slot *s = rkm->_private;
-    if (s) {
+    if (s && !d->detached) {
         s->dlq = rkm->err ? DLQ_FAILED : DLQ_DELIVERED;
         if (rkm->err) {
             log_emit_limited(LOG_WARN, "dlq.delivery_failed", 10, "error=%s",
@@ -46,6 +48,7 @@ struct dlq *dlq_new(const struct consumer_settings *set, char *errstr, size_t n)
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, d);
     d->rk = kafka_new(RD_KAFKA_PRODUCER, conf, errstr, n);
     if (!d->rk) {
         free(d);
@@ -70,6 +73,13 @@ void dlq_destroy(struct dlq *d)
     }
     rd_kafka_destroy(d->rk);
     free(d);
+}
+
+void dlq_detach(struct dlq *d)
+{
+    if (d) {
+        d->detached = true;
+    }
 }
 
 rd_kafka_t *dlq_rk(struct dlq *d)
@@ -135,6 +145,7 @@ enum err_class dlq_send_batch(struct dlq *d, struct batch *b, struct intake *in,
         log_emit_limited(LOG_WARN, "dlq.retry", 10, "backoff_ms=%ld", wait);
         intake_wait(in, wait);
         if (stop_requested) {
+            dlq_detach(d); /* what is still in flight points into b, which the caller frees */
             return ERR_TRANSIENT;
         }
     }

@@ -19,6 +19,9 @@ struct dlq;
 struct dlq *dlq_new(const struct consumer_settings *set, char *errstr, size_t errstr_size);
 /* Flush what is queued (bounded) and free. NULL is a no-op. */
 void dlq_destroy(struct dlq *d);
+/* From now on delivery reports touch no slot (their batch is about to be freed): called before
+ * the last batch is freed at exit, whose flush (dlq_destroy) would otherwise write into it. */
+void dlq_detach(struct dlq *d);
 /* The producer handle, to be polled with the consumer. */
 rd_kafka_t *dlq_rk(struct dlq *d);
 

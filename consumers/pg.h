@@ -9,9 +9,14 @@
 #include "common/err.h"
 
 /* Classify a failed libpq result or connection: SQLSTATE class 08 (connection), 40 (rollback,
- * deadlock), 53 (resources), 57 (operator intervention), a lost connection and a missing
- * SQLSTATE are transient; 22 (data) and 23 (integrity) permanent; the rest fatal. */
+ * deadlock), 53 (resources), 57 (operator intervention), 58 (system), a lost connection and a
+ * missing SQLSTATE are transient; the classes that say the program or its setup is wrong (0A,
+ * 25, 28, 2D, 3D, 3F, 42, 55, F0, HV, XX) fatal; every other class (22 data, 23 integrity,
+ * 54 program limit such as "index row too large", P0 raised by
+ * a function, ...) permanent: the record is refused. */
 enum err_class pg_err_class(PGconn *pg, const PGresult *res);
+/* The same for a SQLSTATE alone (NULL: none). */
+enum err_class pg_sqlstate_class(const char *state);
 
 /* A failed result (res may be NULL): errstr gets "what: <libpq's message>" without its trailing
  * newline, res is cleared, and the class is returned. */

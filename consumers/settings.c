@@ -53,6 +53,7 @@ int consumer_settings_load(struct consumer_settings *s, const struct config *cfg
         snprintf(s->cities[i], sizeof(s->cities[i]), "%s", config_list_item(cfg, OPT_CITY, i));
     }
     s->pg_dsn = config_str(cfg, OPT_PG_DSN);
+    s->owner_pg_dsn = config_str(cfg, OPT_OWNER_PG_DSN);
     s->redis_url = config_str(cfg, OPT_REDIS_URL);
     s->batch_size = config_int(cfg, OPT_BATCH_SIZE);
     s->batch_timeout_ms = config_int(cfg, OPT_BATCH_TIMEOUT_MS);

@@ -18,7 +18,7 @@ struct consumer_settings {
     char cities[CONSUMER_MAX_CITIES][128];
     size_t n_cities; /* 0: every city topic */
     /* borrowed from the configuration, which must outlive the settings */
-    const char *pg_dsn, *redis_url;
+    const char *pg_dsn, *owner_pg_dsn, *redis_url;
     long batch_size, batch_timeout_ms, until_idle_s;
     uint32_t seen_buckets;
     bool replay;

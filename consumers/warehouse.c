@@ -177,6 +177,7 @@ int warehouse_copy_row(struct buf *b, int seq, const struct incident *inc, uint6
 
 struct warehouse {
     char *dsn;
+    char *owner_dsn; /* the migrations' owner, or NULL: dsn applies them */
     PGconn *pg;
     bool migrated;
     char id[64];
@@ -185,14 +186,16 @@ struct warehouse {
     struct buf copy;
 };
 
-struct warehouse *warehouse_new(const char *dsn)
+struct warehouse *warehouse_new(const char *dsn, const char *owner_dsn)
 {
     struct warehouse *wh = calloc(1, sizeof(*wh));
     if (!wh) {
         return NULL;
     }
     wh->dsn = strdup(dsn);
-    if (!wh->dsn) {
+    wh->owner_dsn = owner_dsn && *owner_dsn ? strdup(owner_dsn) : NULL;
+    if (!wh->dsn || (owner_dsn && *owner_dsn && !wh->owner_dsn)) {
+        free(wh->owner_dsn);
         free(wh);
         return NULL;
     }
@@ -216,6 +219,7 @@ void warehouse_destroy(struct warehouse *wh)
     buf_free(&wh->copy);
     free(wh->months);
     free(wh->dsn);
+    free(wh->owner_dsn);
     free(wh);
 }
 
@@ -262,6 +266,33 @@ static enum err_class prepare(struct warehouse *wh, const char *name, const char
     return ERR_OK;
 }
 
+static PGconn *connect_dsn(const char *dsn)
+{
+    /* Later entries win: the DSN may override the defaults put before it. */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"10", "blotter-consumer", dsn, NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
+/* The migrations, on the writer's connection or (owner_dsn) on one of the owner's own. */
+static enum err_class migrate_as_owner(struct warehouse *wh, char *errstr, size_t errstr_size)
+{
+    if (!wh->owner_dsn) {
+        return migrate_apply(wh->pg, NULL, errstr, errstr_size);
+    }
+    PGconn *owner = connect_dsn(wh->owner_dsn);
+    enum err_class cls;
+    if (!owner || PQstatus(owner) != CONNECTION_OK) {
+        err_set(errstr, errstr_size, "connect (owner_pg_dsn): %s",
+                owner ? PQerrorMessage(owner) : "out of memory");
+        cls = ERR_TRANSIENT;
+    } else {
+        cls = migrate_apply(owner, NULL, errstr, errstr_size);
+    }
+    PQfinish(owner);
+    return cls;
+}
+
 enum err_class warehouse_connect(struct warehouse *wh, char *errstr, size_t errstr_size)
 {
     enum err_class cls;
@@ -269,10 +300,7 @@ enum err_class warehouse_connect(struct warehouse *wh, char *errstr, size_t errs
         return ERR_OK;
     }
     disconnect(wh);
-    /* Later entries win: the DSN may override the defaults put before it. */
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"10", "blotter-consumer", wh->dsn, NULL};
-    wh->pg = PQconnectdbParams(keys, vals, 1);
+    wh->pg = connect_dsn(wh->dsn);
     if (!wh->pg || PQstatus(wh->pg) != CONNECTION_OK) {
         err_set(errstr, errstr_size, "connect: %s",
                 wh->pg ? PQerrorMessage(wh->pg) : "out of memory");
@@ -280,7 +308,7 @@ enum err_class warehouse_connect(struct warehouse *wh, char *errstr, size_t errs
         return ERR_TRANSIENT;
     }
     if (!wh->migrated) {
-        cls = migrate_apply(wh->pg, NULL, errstr, errstr_size);
+        cls = migrate_as_owner(wh, errstr, errstr_size);
         if (cls) {
             disconnect(wh);
             return cls;

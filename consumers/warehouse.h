@@ -62,8 +62,9 @@ struct warehouse_counts {
     size_t inserted, updated, unchanged;
 };
 
-/* Does not connect yet. dsn is copied. */
-struct warehouse *warehouse_new(const char *dsn);
+/* Does not connect yet. dsn (the writer, blotter_writer) and owner_dsn (the migrations' owner;
+ * NULL or "": dsn applies the migrations) are copied. */
+struct warehouse *warehouse_new(const char *dsn, const char *owner_dsn);
 void warehouse_destroy(struct warehouse *wh);
 
 /* Connect when not connected: apply migrations (first time), set the session up, prepare

@@ -53,8 +53,8 @@ static struct source *arcgis_open(const struct city *city, const struct source_o
 {
     struct source *s = calloc(1, sizeof(*s));
     const char *headers[] = {"Accept: application/json", NULL};
-    if (!s || !(s->http = http_new(headers, opt->timeout_s, opt->stop)) ||
-        !(s->next.http = http_new(headers, opt->timeout_s, opt->stop))) {
+    if (!s || !(s->http = source_http_new(headers, opt->timeout_s, opt)) ||
+        !(s->next.http = source_http_new(headers, opt->timeout_s, opt))) {
         if (s) {
             http_destroy(s->http);
         }

@@ -357,7 +357,7 @@ static int map_attributes(const struct city *city, const json_t *row, struct inc
             continue;
         }
         if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
-            err_set(errstr, n, "field %s: text is not valid UTF-8", key);
+            err_set(errstr, n, "field %s: text is not valid UTF-8 (or holds NUL)", key);
             return -1;
         }
         if (value_text(v, buf, sizeof(buf), &s) != 0) {

@@ -27,6 +27,7 @@ struct csv_rows {
     struct buf row; /* the JSON object being built */
     size_t field, record, bytes;
     bool first_byte_seen, stopped;
+    bool oversize; /* the record went past MAX_RECORD_BYTES: refused, not held */
     const char *error;
 };
 
@@ -157,7 +158,10 @@ static void on_field(void *data, size_t len, void *arg)
         r->field++;
         return;
     }
-    if (s && len && r->field < r->n_header) {
+    if (r->row.len > MAX_RECORD_BYTES) {
+        r->oversize = true;
+    }
+    if (s && len && r->field < r->n_header && !r->oversize) {
         if (r->row.len > 1) {
             buf_putc(&r->row, ',');
         }
@@ -177,8 +181,12 @@ static void on_record(int c, void *arg)
     }
     if (!r->have_header) {
         r->have_header = true;
-    } else if (r->field > 1 || r->bytes > 0) { /* a blank line is no record */
+    } else if (r->field > 1 || r->bytes > 0 || r->oversize) { /* a blank line is no record */
         r->record++;
+        if (r->oversize) { /* the row says so: the workers make it a dead letter */
+            buf_reset(&r->row);
+            buf_puts(&r->row, "{\"" CSV_REFUSED "\":\"record is larger than 1 MiB\"");
+        }
         if (r->extra && *r->extra) {
             if (r->row.len > 1) {
                 buf_putc(&r->row, ',');
@@ -198,6 +206,7 @@ static void on_record(int c, void *arg)
     buf_putc(&r->row, '{');
     r->field = 0;
     r->bytes = 0;
+    r->oversize = false;
 }
 
 int csv_rows_feed(struct csv_rows *r, const char *data, size_t len)
@@ -205,14 +214,22 @@ int csv_rows_feed(struct csv_rows *r, const char *data, size_t len)
     if (r->row.len == 0) {
         buf_putc(&r->row, '{');
     }
-    size_t done = csv_parse(&r->p, data, len, on_field, on_record, r);
-    if (!r->stopped && done != len) {
-        r->error = csv_strerror(csv_error(&r->p));
-        r->stopped = true;
-    }
-    if (!r->stopped && csv_get_buffer_size(&r->p) > MAX_RECORD_BYTES) {
-        r->error = "a field is larger than 1 MiB";
-        r->stopped = true;
+    /* In slices, so that a field growing past the bound is dropped as it grows: libcsv holds a
+     * field whole (its public entry_pos says how much), and a record past the bound is refused
+     * without ever being held. */
+    for (size_t off = 0; off < len && !r->stopped;) {
+        size_t n = len - off < 65536 ? len - off : 65536;
+        size_t done = csv_parse(&r->p, data + off, n, on_field, on_record, r);
+        if (!r->stopped && done != n) {
+            r->error = csv_strerror(csv_error(&r->p));
+            r->stopped = true;
+        }
+        if (r->p.entry_pos > MAX_RECORD_BYTES) {
+            r->oversize = true;
+            r->p.entry_pos = 0;
+            r->p.spaces = 0;
+        }
+        off += n;
     }
     return r->stopped ? -1 : 0;
 }

@@ -13,6 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A record larger than 1 MiB is handed on as {CSV_REFUSED: "why"} (never held whole, never
+ * failing the file): the row workers make it a dead letter (producers/limits.h). */
+#define CSV_REFUSED "::refused"
+
 /* Called with each data record as a JSON object text (NUL-terminated, valid until it returns)
  * and its 1-based record number (the header is record 0). Non-zero stops the parse. */
 typedef int (*csv_row_fn)(void *ctx, const char *json, size_t len, size_t record);
@@ -26,8 +30,8 @@ struct csv_rows *csv_rows_new(char *const *known, size_t n_known, const char *ex
                               void *ctx);
 void csv_rows_destroy(struct csv_rows *r);
 
-/* Feed bytes. -1 when the callback stopped, a record exceeded the size bound, or memory ran
- * out (csv_rows_error says which). */
+/* Feed bytes. -1 when the callback stopped, the text is not CSV or memory ran out
+ * (csv_rows_error says which). */
 int csv_rows_feed(struct csv_rows *r, const char *data, size_t len);
 /* The end of the input: the last record (without a final newline) is handed on. -1 on an
  * unterminated quoted field or an earlier error. */

@@ -32,6 +32,7 @@ struct fetch {
     void *ctx;
     char etag[256], modified[64], prev_stamp[40];
     bool stopped;
+    bool html; /* the answer is an HTML page (a portal's error page with status 200) */
 };
 
 static int year_of(int64_t us)
@@ -47,7 +48,7 @@ static struct source *csv_open(const struct city *city, const struct source_opti
     struct source *s = calloc(1, sizeof(*s));
     const char *headers[] = {"Accept: text/csv", NULL};
     /* A request is a whole file: allow it much longer than a page (stalls still end it). */
-    if (!s || !(s->http = http_new(headers, opt->timeout_s * 30, opt->stop))) {
+    if (!s || !(s->http = source_http_new(headers, opt->timeout_s * 30, opt))) {
         free(s);
         err_set(errstr, errstr_size, "out of memory");
         return NULL;
@@ -93,6 +94,9 @@ static void on_header(void *ctx, const char *name, const char *value)
     struct fetch *f = ctx;
     if (!name) {
         f->etag[0] = f->modified[0] = 0;
+        f->html = false;
+    } else if (strcasecmp(name, "Content-Type") == 0) {
+        f->html = strncasecmp(value, "text/html", 9) == 0;
     } else if (strcasecmp(name, "ETag") == 0) {
         snprintf(f->etag, sizeof(f->etag), "%s", value);
     } else if (strcasecmp(name, "Last-Modified") == 0) {
@@ -135,6 +139,9 @@ static void file_stamp(const char *modified, const char *prev, char *out, size_t
 static int on_body(void *ctx, const char *data, size_t len)
 {
     struct fetch *f = ctx;
+    if (f->html) {
+        return -1; /* a failed page, retried: never rows made of markup */
+    }
     if (!f->csv) {
         /* The first bytes: the headers are in, so the rows' stamp is known. */
         char extra[256];
@@ -231,12 +238,16 @@ static enum err_class csv_fetch(struct source *s, const struct keyset *after, in
         }
         if (!f.csv || csv_rows_finish(f.csv) != 0) {
             err_set(errstr, errstr_size, "%s: %s", url,
-                    f.csv ? csv_rows_error(f.csv) : "out of memory");
+                    f.csv    ? csv_rows_error(f.csv)
+                    : f.html ? "an HTML page, not CSV"
+                             : "out of memory");
             cls = ERR_TRANSIENT; /* a cut body ends inside a field: fetch the file again */
         } else {
             read = true;
             page->fields = csv_rows_header(f.csv);
         }
+    } else if (res.body_refused && f.html) {
+        err_set(errstr, errstr_size, "%s: an HTML page, not CSV", url);
     } else if (res.body_refused && f.csv && !f.stopped) {
         size_t n = strlen(errstr);
         snprintf(errstr + n, errstr_size - n, " (%s: %s)", url, csv_rows_error(f.csv));

@@ -18,11 +18,20 @@ struct http;
 struct http *http_new(const char *const *headers, long timeout_s,
                       const volatile sig_atomic_t *stop);
 void http_destroy(struct http *h);
+/* Bound one body to max_body_bytes after decompression (0: no bound; past it the transfer stops
+ * and the request fails, ERR_TRANSIENT) and count a transfer below 1 byte/s for stall_s
+ * (at most timeout_s) as stalled. */
+void http_set_limits(struct http *h, long max_body_bytes, long stall_s);
+/* Whether a redirect from one URL to another is followed: the same host and port, to https or
+ * to the scheme it came from. Any other redirect fails the request (ERR_FATAL): the request's
+ * headers (an app token) never go elsewhere. */
+bool http_redirect_allowed(const char *from, const char *to);
 
 struct http_response {
     long status;          /* HTTP status, 0 when no response */
     bool timed_out;       /* the request hit its timeout or stalled */
     bool body_refused;    /* the body callback refused what arrived */
+    bool too_large;       /* the body went past the bound of http_set_limits */
     long retry_after_s;   /* Retry-After, -1 when absent */
     double seconds;       /* request duration */
     char error_body[512]; /* the start of a non-200 body */

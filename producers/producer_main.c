@@ -214,14 +214,15 @@ static int start_stages(struct producer *p)
                                p->stats,
                                p->snap,
                                filter ? wall_to_utc(p->city, set->since_us) : TS_NULL,
-                               filter ? wall_to_utc(p->city, set->until_us) : TS_NULL};
+                               filter ? wall_to_utc(p->city, set->until_us) : TS_NULL,
+                               &set->limits};
     p->workers = workers_start(&ws, err, sizeof(err));
     if (!p->workers) {
         log_error("workers.failed", "error=%s", LQ(err));
         return -1;
     }
-    struct source_options opt = {set->base_url, set->app_token, set->http_timeout_s,
-                                 set->since_us, set->until_us,  &stop_requested};
+    struct source_options opt = {set->base_url, set->app_token,  set->http_timeout_s, set->since_us,
+                                 set->until_us, &stop_requested, &set->limits};
     p->src = p->kind->open(p->city, &opt, err, sizeof(err));
     if (!p->src) {
         log_error("source.failed", "error=%s", LQ(err));

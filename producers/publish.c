@@ -17,6 +17,15 @@ struct publisher {
     char topic[256], dlq_topic[256];
 };
 
+/* A dead letter that will not arrive: counted and logged; the row is passed over all the same
+ * (re-reading the page would only refuse it again, holding every good row after it back). */
+static void dead_letter_lost(struct publisher *pub, rd_kafka_resp_err_t err)
+{
+    producer_count(&pub->stats->dlq_lost, pub->stats->m_dlq_lost);
+    log_emit_limited(LOG_ERROR, "dead_letter.lost", 10, "topic=%s error=%s", pub->dlq_topic,
+                     LQ(rd_kafka_err2str(err)));
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     (void)rk;
@@ -28,6 +37,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
                              LQ(rd_kafka_err2str(rkm->err)));
         }
         return; /* a checkpoint */
+    }
+    if (rkm->err && strcmp(rd_kafka_topic_name(rkm->rkt), pub->dlq_topic) == 0) {
+        dead_letter_lost(pub, rkm->err);
+        ledger_row_done(pub->ledger, pg, true); /* a lost dead letter never holds the page */
+        return;
     }
     if (rkm->err) {
         producer_count(&pub->stats->undelivered, pub->stats->m_undelivered);
@@ -139,7 +153,8 @@ void publish_dead_letter(struct publisher *pub, struct page *pg, const struct de
             return;
         }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || stop_requested) {
-            not_taken(pub, pg, pub->dlq_topic, err);
+            dead_letter_lost(pub, err);
+            ledger_row_done(pub->ledger, pg, true); /* the last touch of pg */
             return;
         }
         usleep(2000);

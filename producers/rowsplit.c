@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "producers/rowsplit.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +21,24 @@ struct rowsplit {
     bool escape;     /* the previous byte was a backslash inside a string */
     struct buf elem; /* the current element's bytes */
     size_t rows;
-    bool parse; /* hand parsed rows to cb (else raw text only) */
+    bool parse;     /* hand parsed rows to cb (else raw text only) */
+    size_t max_row; /* an element holds at most max_row + 1 bytes (0: no bound) */
 };
+
+void rowsplit_set_max_row(struct rowsplit *rs, size_t max_row_bytes)
+{
+    rs->max_row = max_row_bytes;
+}
+
+/* Keep bytes of the current element, up to one past the bound: the rest of an oversized
+ * element is only followed (its structure), never held; its owner sees it is too long. */
+static int keep(struct rowsplit *rs, const char *data, size_t n)
+{
+    if (rs->max_row && rs->elem.len + n > rs->max_row + 1) {
+        n = rs->elem.len > rs->max_row ? 0 : rs->max_row + 1 - rs->elem.len;
+    }
+    return n ? buf_put(&rs->elem, data, n) : 0;
+}
 
 struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx, bool parse)
 {
@@ -60,7 +77,7 @@ static char *scrub_utf8(const char *text, size_t len, size_t *out_len)
     if (utf8_valid(text, len)) {
         return NULL;
     }
-    char *out = malloc(len * 6 + 1);
+    char *out = len <= (SIZE_MAX - 1) / 6 ? malloc(len * 6 + 1) : NULL;
     size_t o = 0;
     if (!out) {
         return NULL;
@@ -129,14 +146,14 @@ static int in_element(struct rowsplit *rs, const char *data, size_t len, size_t 
             j++;
         }
         if (j > *i) {
-            if (buf_put(&rs->elem, data + *i, j - *i) != 0) {
+            if (keep(rs, data + *i, j - *i) != 0) {
                 return -1;
             }
             *i = j - 1;
             return 0;
         }
     }
-    if (buf_putc(&rs->elem, c) != 0) {
+    if (keep(rs, &c, 1) != 0) {
         return -1;
     }
     if (rs->in_string) {
@@ -161,7 +178,9 @@ static int in_element(struct rowsplit *rs, const char *data, size_t len, size_t 
         }
     } else if (rs->depth == 0 && (c == ',' || c == ' ' || c == '\n')) {
         /* a bare scalar element ended */
-        rs->elem.p[--rs->elem.len] = '\0';
+        if (rs->elem.len) {
+            rs->elem.p[--rs->elem.len] = '\0';
+        }
         rs->state = SPLIT_BETWEEN;
         return emit(rs) != 0 ? -1 : 0;
     }

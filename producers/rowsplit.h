@@ -18,6 +18,10 @@ struct rowsplit;
 /* parse = false: cb gets row NULL and the raw text only (for parsing elsewhere, row_parse). */
 struct rowsplit *rowsplit_new(rowsplit_cb cb, void *ctx, bool parse);
 void rowsplit_destroy(struct rowsplit *rs);
+/* Hold at most max_row_bytes + 1 bytes of one element (0: no bound): a longer element is
+ * handed to cb cut there (raw_len max_row_bytes + 1) for its owner to refuse, while the
+ * splitter follows the rest without holding it. */
+void rowsplit_set_max_row(struct rowsplit *rs, size_t max_row_bytes);
 /* Feed bytes. -1 on a syntax error outside elements (not an array) or when cb asked to stop. */
 int rowsplit_feed(struct rowsplit *rs, const char *data, size_t len);
 /* Parse one row's raw text; text that is not valid UTF-8 is retried with each bad byte replaced

@@ -26,6 +26,14 @@ int producer_settings_load(struct producer_settings *s, const struct config *cfg
     s->retry_max = (int)config_int(cfg, OPT_RETRY_MAX);
     s->poll_interval_s = config_int(cfg, OPT_POLL_INTERVAL_S);
     s->http_timeout_s = config_int(cfg, OPT_HTTP_TIMEOUT_S);
+    s->limits = (struct source_limits){
+        .max_response_bytes = config_int(cfg, OPT_MAX_RESPONSE_MB) << 20,
+        .stall_s = config_int(cfg, OPT_STALL_S),
+        .max_row_bytes = (size_t)config_int(cfg, OPT_MAX_ROW_BYTES),
+        .max_field_bytes = (size_t)config_int(cfg, OPT_MAX_FIELD_BYTES),
+        .max_json_depth = (int)config_int(cfg, OPT_MAX_JSON_DEPTH),
+        .max_fields = (size_t)config_int(cfg, OPT_MAX_FIELDS),
+    };
     s->once = config_bool(cfg, OPT_ONCE);
     s->since_us = config_time_us(cfg, OPT_SINCE);
     s->until_us = config_time_us(cfg, OPT_UNTIL);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "producers/source.h"
 
 struct producer_settings {
     struct service_settings svc; /* Kafka, topics, /metrics, backoff */
@@ -16,6 +17,7 @@ struct producer_settings {
     const char *cities_dir, *base_url, *app_token;
     int page_size, workers, retry_max;
     long poll_interval_s, http_timeout_s;
+    struct source_limits limits;
     bool once;
     int64_t since_us, until_us; /* the backfill range (city wall time); TS_NULL when open */
     bool backfill;              /* --since or --until given */

@@ -16,6 +16,7 @@ struct source {
     const struct city *city;
     char base[512];        /* scheme and host, no trailing slash */
     char range_where[512]; /* the backfill's occurred-time filter, or "" */
+    size_t max_row_bytes;
 };
 
 /* One page's transfer. */
@@ -41,7 +42,8 @@ static struct source *socrata_open(const struct city *city, const struct source_
         snprintf(token, sizeof(token), "X-App-Token: %s", opt->app_token);
         headers[1] = token;
     }
-    s->http = http_new(headers, opt->timeout_s, opt->stop);
+    s->http = source_http_new(headers, opt->timeout_s, opt);
+    s->max_row_bytes = source_limits_of(opt)->max_row_bytes;
     if (!s->http) {
         free(s);
         err_set(errstr, errstr_size, "cannot set up libcurl");
@@ -115,6 +117,7 @@ static enum err_class socrata_fetch(struct source *s, const struct keyset *after
         err_set(errstr, errstr_size, "out of memory");
         return ERR_FATAL;
     }
+    rowsplit_set_max_row(f.rs, s->max_row_bytes);
     enum err_class cls = http_get(s->http, url, on_header, on_body, &f, &res, errstr, errstr_size);
     page->status = res.status;
     page->timed_out = res.timed_out;
@@ -123,7 +126,9 @@ static enum err_class socrata_fetch(struct source *s, const struct keyset *after
     page->rows = rowsplit_rows(f.rs);
     bool done = rowsplit_done(f.rs);
     rowsplit_destroy(f.rs);
-    if (res.body_refused) {
+    if (res.too_large) {
+        /* errstr says it */
+    } else if (res.body_refused) {
         err_set(errstr, errstr_size, "response body is not a JSON array of rows (after %zu rows)",
                 page->rows);
     } else if (cls == ERR_TRANSIENT && res.status == 0) {

@@ -30,12 +30,30 @@
 
 struct source; /* one kind's state for one city */
 
+/* What one response and one row may hold (settings max_response_mb, stall_s, max_row_bytes,
+ * max_field_bytes, max_json_depth, max_fields). A response past them fails its page (retried); a
+ * row past them is a dead letter with its reason, and no more of it than max_row_bytes is ever
+ * held. */
+struct source_limits {
+    long max_response_bytes; /* one body after decompression */
+    long stall_s;            /* below a byte a second this long: the request fails */
+    size_t max_row_bytes, max_field_bytes, max_fields;
+    int max_json_depth;
+};
+
+/* Defaults of the settings (tests and tools that have no settings). */
+#define SOURCE_LIMITS_DEFAULT                                                                      \
+    {                                                                                              \
+        1024L << 20, 30, 1 << 20, 65536, 1000, 32                                                  \
+    }
+
 struct source_options {
     const char *base_url;       /* replaces the scheme and host of the city's URLs; NULL or "" */
     const char *app_token;      /* sent as the kind's token header; NULL or "" */
     long timeout_s;             /* one request */
     int64_t since_us, until_us; /* backfill range as the city's wall time; TS_NULL open */
-    const volatile sig_atomic_t *stop; /* aborts a transfer when set */
+    const volatile sig_atomic_t *stop;  /* aborts a transfer when set */
+    const struct source_limits *limits; /* NULL: SOURCE_LIMITS_DEFAULT */
 };
 
 /* What one request for a page brought. */
@@ -89,6 +107,13 @@ struct source_kind {
     /* Rows in the backfill range, for progress (-1 when unknown); may be NULL. */
     int64_t (*count)(struct source *src);
 };
+
+/* The limits opt gives, or the defaults. */
+const struct source_limits *source_limits_of(const struct source_options *opt);
+/* http_new with opt's stop and limits (every kind's transport). */
+struct http;
+struct http *source_http_new(const char *const *headers, long timeout_s,
+                             const struct source_options *opt);
 
 /* The kind of a city (its file's source.kind; city_load accepts only kinds there are). */
 const struct source_kind *source_kind_of(const struct city *city);

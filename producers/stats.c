@@ -25,6 +25,12 @@ void producer_stats_init(struct producer_stats *s, const char *city)
                                 "Rows whose offense is not in the city file (category other)");
     s->m_undelivered = city_metric(s, 0, "blotter_producer_undelivered_total",
                                    "Messages Kafka did not acknowledge");
+    s->m_dlq_lost = city_metric(s, 0, "blotter_producer_dead_letters_lost_total",
+                                "Dead letters Kafka refused or did not acknowledge (the rows are "
+                                "passed over all the same: a dead letter never stops the stream)");
+    s->m_retry_after_capped =
+        city_metric(s, 0, "blotter_producer_retry_after_capped_total",
+                    "Retry-After answers longer than backoff_max_ms (waited backoff_max_ms)");
     s->m_unchanged =
         city_metric(s, 0, "blotter_producer_rows_unchanged_total",
                     "Rows of a republished file or layer whose content did not change");

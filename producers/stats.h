@@ -8,9 +8,10 @@
 #include "common/metrics.h"
 
 struct producer_stats {
-    atomic_ullong fetched, published, rejected, unmapped, undelivered, unchanged, filtered;
+    atomic_ullong fetched, published, rejected, unmapped, undelivered, unchanged, filtered,
+        dlq_lost;
     struct metric *m_fetched, *m_published, *m_rejected, *m_unmapped, *m_undelivered, *m_pages,
-        *m_http, *m_ck_age, *m_drift, *m_unchanged, *m_vanished;
+        *m_http, *m_ck_age, *m_drift, *m_unchanged, *m_vanished, *m_dlq_lost, *m_retry_after_capped;
     char city[128];
 };
 

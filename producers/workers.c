@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "producers/city_map.h"
+#include "producers/limits.h"
 
 #define QUEUE_ROWS 1024
 
@@ -94,6 +95,12 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
 {
     char err[512], *clean = NULL, fp[17];
     size_t clean_len = 0;
+    const struct source_limits *lim = limits_or_default(pool->s.limits);
+    const char *past = limits_check_raw(lim, raw, len, err, sizeof(err));
+    if (past) {
+        reject(pool, pg, raw, len, past);
+        return;
+    }
     json_t *row = pool->s.kind->read_row(raw, len, &clean, &clean_len);
     if (clean) {
         raw = clean;
@@ -110,7 +117,15 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
     void *value = NULL;
     size_t value_len = 0;
     if (!row) {
-        reject(pool, pg, raw, len, "row is not valid JSON");
+        /* Why, in jansson's words (a lone surrogate escape, a syntax error): the rare path. */
+        json_error_t jerr;
+        json_t *again = json_loadb(raw, len, JSON_ALLOW_NUL, &jerr);
+        json_decref(again);
+        err_set(err, sizeof(err), "row is not valid JSON: %.200s (byte %d)", jerr.text,
+                jerr.position);
+        reject(pool, pg, raw, len, err);
+    } else if ((past = limits_check_row(lim, row, err, sizeof(err)))) {
+        reject(pool, pg, raw, len, past);
     } else if (city_map_row(pool->s.city, row, now_us(), &inc, &w->stats, err, sizeof(err)) !=
                ERR_OK) {
         reject(pool, pg, raw, len, err);

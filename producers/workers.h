@@ -31,6 +31,7 @@ struct workers_setup {
     struct snapshot *snap;      /* a snapshot kind's: publish only new and changed rows */
     int64_t range_lo, range_hi; /* UTC; rows that occurred outside are dropped (TS_NULL: open;
                                    both TS_NULL when the kind asks the source for the range) */
+    const struct source_limits *limits; /* a row past them is a dead letter; NULL: defaults */
 };
 
 struct workers;

@@ -45,7 +45,7 @@ run() { # NAME COMMAND...
 }
 
 # The integration tests `fast` runs (about a third of the suite's time).
-FAST_IT=" it_kafka_roundtrip it_migrate it_socrata_server it_seen_memory it_pipeline it_consumer "
+FAST_IT=" it_kafka_roundtrip it_migrate it_socrata_server it_seen_memory it_pipeline it_consumer it_hostile_messages "
 want_it() { [ "$WHAT" != fast ] || [[ $FAST_IT == *" $1 "* ]]; }
 
 if [ "$WHAT" = all ] || [ "$WHAT" = unit ] || [ "$WHAT" = fast ]; then

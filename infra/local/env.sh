@@ -9,6 +9,9 @@ export BLOTTER_KAFKA_BROKERS=127.0.0.1:$((19092 + _blotter_off))
 export BLOTTER_REDIS_URL=redis://127.0.0.1:$((16379 + _blotter_off))/0
 export BLOTTER_PG_DSN=postgresql://blotter@127.0.0.1:$((15432 + _blotter_off))/blotter
 export BLOTTER_READER_PG_DSN=postgresql://blotter_reader@127.0.0.1:$((15432 + _blotter_off))/blotter
+# The consumer's least-privilege login (migration 007); tests that run it so set
+# BLOTTER_PG_DSN to it and BLOTTER_OWNER_PG_DSN to the owner's (BLOTTER_PG_DSN above).
+export BLOTTER_WRITER_PG_DSN=postgresql://blotter_writer@127.0.0.1:$((15432 + _blotter_off))/blotter
 export BLOTTER_SOCRATA_BASE_URL=http://127.0.0.1:$((18080 + _blotter_off))
 _blotter_run=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/../.." && pwd)/.run
 [ "${BLOTTER_STACK_SECURE:-0}" = 1 ] && _blotter_run=$_blotter_run-secure

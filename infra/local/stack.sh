@@ -253,8 +253,9 @@ pg_log=$PG_DIR/postgres.log
 pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p $PG_PORT; }
 pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
 
-# The dashboard's read-only role (schemas/warehouse/005_dashboard.sql creates it NOLOGIN and
-# grants it SELECT); here, where every local login is trusted, it may log in.
+# The dashboard's read-only role and the consumer's writer role (schemas/warehouse/005_dashboard.sql
+# and 007_roles.sql create them NOLOGIN and grant them what they need); here, where every local
+# login is trusted, they may log in (tests run the consumer as blotter_writer).
 pg_reader_role() {
     psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<'SQL'
 DO $$ BEGIN
@@ -262,6 +263,11 @@ DO $$ BEGIN
         CREATE ROLE blotter_reader LOGIN;
     ELSE
         ALTER ROLE blotter_reader LOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blotter_writer') THEN
+        CREATE ROLE blotter_writer LOGIN;
+    ELSE
+        ALTER ROLE blotter_writer LOGIN;
     END IF;
 END $$;
 SQL

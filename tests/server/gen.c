@@ -682,8 +682,12 @@ int gen_malformed_kind(const struct gen_city *g, uint64_t index, unsigned malfor
         return GEN_MAL_NONE;
     }
     uint64_t h = hrow(g, index, 17);
-    if (h % malformed_k != 0) {
+    unsigned k = malformed_k & ~GEN_HOSTILE;
+    if (k == 0 || h % k != 0) {
         return GEN_MAL_NONE;
+    }
+    if (malformed_k & GEN_HOSTILE) {
+        return GEN_HOS_HUGE + (int)((h >> 40) % (GEN_HOS__END - GEN_HOS_HUGE));
     }
     return 1 + (int)((h >> 40) % 5);
 }
@@ -926,6 +930,61 @@ static void make_value(const struct gen_city *g, const struct gen_meta *m, struc
     }
 }
 
+/* A hostile row, over the values already made (see gen.h). */
+static void hostile(const struct gen_city *g, struct gen_row *r)
+{
+    int k = g->text_col >= 0 ? g->text_col : g->id_col;
+    struct buf b = {0};
+    if (k < 0) {
+        return;
+    }
+    switch (r->malformed) {
+    case GEN_HOS_HUGE:
+        set_val(r, (size_t)k, GEN_STR, NULL, 3u << 20);
+        break;
+    case GEN_HOS_BAD_UTF8:
+        set_str(r, (size_t)k, "BAD \xc3\x28 UTF8 \xff\xfe");
+        break;
+    case GEN_HOS_DEEP:
+        for (int i = 0; i < 100; i++) {
+            buf_putc(&b, '[');
+        }
+        buf_putc(&b, '1');
+        for (int i = 0; i < 100; i++) {
+            buf_putc(&b, ']');
+        }
+        break;
+    case GEN_HOS_MANY_FIELDS:
+        buf_puts(&b, "\"many\"");
+        for (int i = 0; i < 2000; i++) {
+            char f[32];
+            snprintf(f, sizeof(f), ",\"h%04d\":\"v\"", i);
+            buf_puts(&b, f);
+        }
+        break;
+    case GEN_HOS_LONG_ID:
+        if (g->id_col >= 0) {
+            set_val(r, (size_t)g->id_col, GEN_STR, NULL, 3000);
+        }
+        break;
+    case GEN_HOS_SURROGATE:
+        buf_puts(&b, "\"lone \\ud800 surrogate\"");
+        break;
+    case GEN_HOS_NUL:
+        buf_puts(&b, "\"a \\u0000 NUL\"");
+        break;
+    case GEN_HOS_EXACT:
+        buf_puts(&b, GEN_EXACT_TEXT);
+        break;
+    default:
+        break;
+    }
+    if (b.len) {
+        set_val(r, (size_t)k, GEN_RAW, b.p, b.len);
+    }
+    buf_free(&b);
+}
+
 /* The malformation of a malformed row, over the values already made. */
 static void malform(const struct gen_city *g, struct gen_row *r)
 {
@@ -960,6 +1019,7 @@ static void malform(const struct gen_city *g, struct gen_row *r)
         break;
     }
     default:
+        hostile(g, r);
         break;
     }
 }

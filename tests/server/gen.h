@@ -131,8 +131,28 @@ enum {
     GEN_MAL_BAD_DATE,
     GEN_MAL_WRONG_TYPE,
     GEN_MAL_BAD_UTF8,
-    GEN_MAL_HUGE
+    GEN_MAL_HUGE,
+    /* Hostile rows (malformed_k with GEN_HOSTILE set: about 1 in k rows, the same way): a 3 MB
+     * string, invalid UTF-8, nesting 100 deep, 2,000 fields, a 3,000-byte incident id, a lone
+     * surrogate escape, an escaped NUL, and one good row whose text is every hard case valid
+     * text has (GEN_EXACT_TEXT: it must reach the warehouse byte for byte). */
+    GEN_HOS_HUGE,
+    GEN_HOS_BAD_UTF8,
+    GEN_HOS_DEEP,
+    GEN_HOS_MANY_FIELDS,
+    GEN_HOS_LONG_ID,
+    GEN_HOS_SURROGATE,
+    GEN_HOS_NUL,
+    GEN_HOS_EXACT,
+    GEN_HOS__END
 };
+#define GEN_HOSTILE 0x40000000u
+/* The JSON text of the exact row's text field: control characters, backslashes, COPY's \N,
+ * the string NULL, quotes, an emoji, right-to-left text, U+2028. */
+#define GEN_EXACT_TEXT                                                                             \
+    "\"\\u0001\\t tab\\\\N NULL \\\"q\\\" 'x' \\\\ \xf0\x9f\x98\x80 "                              \
+    "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d "                                                            \
+    "\\u2028 \\u202e end\\r\\n\""
 int gen_malformed_kind(const struct gen_city *g, uint64_t index, unsigned malformed_k);
 
 void gen_row_make(const struct gen_city *g, const struct gen_meta *m, unsigned malformed_k,

@@ -22,10 +22,14 @@
  *       kind=truncate       declare Content-Length, send about half of the body, close
  *       kind=out_of_date    X-SODA2-Data-Out-Of-Date: true, and changes made after the fault
  *                           was set are invisible (a lagging replica)
+ *       kind=html|object|gzip_bomb|endless|redirect   a 200 HTML page, a JSON object, gzip
+ *                           inflating to 512 MiB, a body that never ends, a 302 to another host
  *     Immediate and lasting (count is ignored):
  *       kind=malformed      from now on about 1 in k rows (default 100; k=0 turns it off) is
  *                           malformed, the same rows on every request: id missing, "not a date",
  *                           an object for a string, invalid UTF-8, a 100 KB string
+ *       kind=hostile        the same, hostile rows (tests/server/gen.h): 3 MB, invalid UTF-8,
+ *                           deep, 2,000 fields, a long id, a lone surrogate, NUL, one exact text
  *       kind=replace        a publisher's full replace: every row's :updated_at becomes now
  *   POST /_admin/append?city=NAME&n=N   N new rows (:updated_at now, at the end of the order)
  *   POST /_admin/update?city=NAME&n=N   N updates of existing rows (version + 1, moved to the end)
@@ -56,6 +60,7 @@
 #include "common/err.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/timeutil.h"
 #include "tests/server/layers.h"
 
@@ -71,11 +76,18 @@ enum fault_kind {
     F_MALFORMED,
     F_REPLACE,
     F_ENVELOPE,
+    F_HOSTILE,
+    F_HTML,
+    F_OBJECT,
+    F_GZIP_BOMB,
+    F_ENDLESS,
+    F_REDIRECT,
     F__COUNT
 };
-static const char *const fault_names[F__COUNT] = {"429",       "500",     "503",      "202",
-                                                  "slow",      "stall",   "truncate", "out_of_date",
-                                                  "malformed", "replace", "envelope"};
+static const char *const fault_names[F__COUNT] = {
+    "429",      "500",         "503",       "202",     "slow",     "stall",
+    "truncate", "out_of_date", "malformed", "replace", "envelope", "hostile",
+    "html",     "object",      "gzip_bomb", "endless", "redirect"};
 
 struct fault {
     enum fault_kind kind;
@@ -186,13 +198,19 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                   const char *message, const char *data_key, const char *data_value)
 {
+    /* A message quoting the request may hold bytes that are not UTF-8: each becomes U+FFFD, so
+     * the reply is still JSON (jansson refuses such text, and there would be no reply). */
+    char *msg = utf8_repair(message), *val = data_value ? utf8_repair(data_value) : NULL;
     json_t *data = json_object();
-    if (data_key && data_value) {
-        json_object_set_new(data, data_key, json_string(data_value));
+    if (data_key && val) {
+        json_object_set_new(data, data_key, json_string(val));
     }
-    return send_json(conn, status,
-                     json_pack("{s:s, s:b, s:s, s:o}", "code", code, "error", 1, "message", message,
-                               "data", data));
+    enum MHD_Result ret = send_json(conn, status,
+                                    json_pack("{s:s, s:b, s:s, s:o}", "code", code, "error", 1,
+                                              "message", msg ? msg : "", "data", data));
+    free(msg);
+    free(val);
+    return ret;
 }
 
 /* ---- Data requests ---- */
@@ -401,8 +419,102 @@ static int city_of(const struct sserver *srv, const char *url, char *dataset, si
     return c;
 }
 
-/* A fault that answers the request by itself (429, 500, 503, 202), into *ret; a slow one
- * sleeps first. false: serve the data (the fault, if any, shapes the response). */
+/* ---- Hostile answers ---- */
+
+#define BOMB_INFLATED (512u << 20) /* bytes a gzip bomb inflates to */
+
+static unsigned char *bomb;
+static size_t bomb_len;
+static pthread_once_t bomb_once = PTHREAD_ONCE_INIT;
+
+/* "[" and 512 MiB of spaces, gzipped (about 500 KB): made once, at run time. */
+static void bomb_make(void)
+{
+    static char chunk[1 << 16];
+    z_stream z = {0};
+    struct buf out = {0};
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return;
+    }
+    memset(chunk, ' ', sizeof(chunk));
+    chunk[0] = '[';
+    unsigned char zbuf[1 << 16];
+    for (size_t done = 0; done < BOMB_INFLATED; done += sizeof(chunk)) {
+        z.next_in = (unsigned char *)chunk;
+        z.avail_in = sizeof(chunk);
+        int flush = done + sizeof(chunk) >= BOMB_INFLATED ? Z_FINISH : Z_NO_FLUSH;
+        do {
+            z.next_out = zbuf;
+            z.avail_out = sizeof(zbuf);
+            deflate(&z, flush);
+            buf_put(&out, (char *)zbuf, sizeof(zbuf) - z.avail_out);
+        } while (z.avail_out == 0);
+        chunk[0] = ' ';
+    }
+    deflateEnd(&z);
+    bomb = (unsigned char *)out.p;
+    bomb_len = out.len;
+}
+
+/* A body that never ends: "[" then spaces, as fast as the client reads. */
+static ssize_t endless_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    memset(buf, ' ', max);
+    if (pos == 0) {
+        buf[0] = '[';
+    }
+    return (ssize_t)max;
+}
+
+static enum MHD_Result send_hostile(struct MHD_Connection *conn, const struct fault *f)
+{
+    struct MHD_Response *r = NULL;
+    unsigned status = 200;
+    const char *type = "application/json;charset=utf-8";
+    switch (f->kind) {
+    case F_HTML:
+        type = "text/html";
+        r = MHD_create_response_from_buffer(
+            strlen("<html><body><h1>Down for maintenance</h1></body></html>"),
+            (void *)"<html><body><h1>Down for maintenance</h1></body></html>",
+            MHD_RESPMEM_PERSISTENT);
+        break;
+    case F_OBJECT:
+        r = MHD_create_response_from_buffer(strlen("{\"rows\":[]}"), (void *)"{\"rows\":[]}",
+                                            MHD_RESPMEM_PERSISTENT);
+        break;
+    case F_GZIP_BOMB:
+        pthread_once(&bomb_once, bomb_make);
+        r = MHD_create_response_from_buffer(bomb_len, bomb, MHD_RESPMEM_PERSISTENT);
+        if (r) {
+            MHD_add_response_header(r, "Content-Encoding", "gzip");
+        }
+        break;
+    case F_ENDLESS:
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1 << 16, endless_read, NULL, NULL);
+        break;
+    default: /* F_REDIRECT: to a host the client must never ask */
+        status = 302;
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (r) {
+            MHD_add_response_header(r, "Location",
+                                    "http://elsewhere.invalid/resource/moved.json?$limit=1");
+        }
+        break;
+    }
+    if (!r) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A fault that answers the request by itself (429, 500, 503, 202, the hostile answers), into
+ * *ret; a slow one sleeps first. false: serve the data (the fault, if any, shapes the
+ * response). */
 static bool answer_fault(struct sserver *srv, struct MHD_Connection *conn, const struct fault *f,
                          enum MHD_Result *ret)
 {
@@ -427,6 +539,13 @@ static bool answer_fault(struct sserver *srv, struct MHD_Connection *conn, const
     case F_SLOW:
         nap_ms(srv, f->ms);
         return false;
+    case F_HTML:
+    case F_OBJECT:
+    case F_GZIP_BOMB:
+    case F_ENDLESS:
+    case F_REDIRECT:
+        *ret = send_hostile(conn, f);
+        return true;
     default:
         return false;
     }
@@ -772,7 +891,8 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
     }
     if (k < 0) {
         return admin_error(conn, "kind: 429|500|503|202|slow|stall|truncate|out_of_date|"
-                                 "malformed|replace|envelope");
+                                 "malformed|replace|envelope|hostile|html|object|gzip_bomb|"
+                                 "endless|redirect");
     }
     struct fault f = {.kind = (enum fault_kind)k,
                       .city = c,
@@ -783,14 +903,18 @@ static enum MHD_Result serve_admin(struct sserver *srv, struct MHD_Connection *c
                       .code = arg_long(conn, "code", 500, &bad),
                       .start_ms = now};
     long mk = arg_long(conn, "k", 100, &bad);
+    if (f.kind == F_GZIP_BOMB) {
+        pthread_once(&bomb_once, bomb_make); /* now, not while a client waits for it */
+    }
     if (bad) {
         return admin_error(conn, "count, retry_after, ms, seconds and k are integers >= 0");
     }
-    if (f.kind == F_MALFORMED || f.kind == F_REPLACE) {
+    if (f.kind == F_MALFORMED || f.kind == F_HOSTILE || f.kind == F_REPLACE) {
         for (size_t j = 0; j < srv->n_cities; j++) {
             if (all || (int)j == c) {
-                if (f.kind == F_MALFORMED) {
-                    store_set_malformed(srv->cities[j], (unsigned)mk);
+                if (f.kind != F_REPLACE) {
+                    unsigned hk = mk > 0 && f.kind == F_HOSTILE ? GEN_HOSTILE : 0;
+                    store_set_malformed(srv->cities[j], (unsigned)mk | hk);
                 } else {
                     store_replace(srv->cities[j], now);
                 }
