@@ -14,8 +14,8 @@ import sys
 
 import yaml
 
-SECRET_SETTINGS = ("BLOTTER_PG_DSN", "BLOTTER_REDIS_URL", "BLOTTER_SOCRATA_APP_TOKEN",
-                   "BLOTTER_KAFKA_SASL_PASSWORD", "BLOTTER_KAFKA_SSL_KEY_PASSWORD")
+# librdkafka's secrets, which pass through as BLOTTER_KAFKA_* (Blotter's own come from the table)
+KAFKA_SECRETS = ("BLOTTER_KAFKA_SASL_PASSWORD", "BLOTTER_KAFKA_SSL_KEY_PASSWORD")
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 # Variables the manifests themselves expand in args ($(BLOTTER_JOB_CITY) and so on); no program
 # reads them.
@@ -38,6 +38,11 @@ def settings_table(readme=README):
         if m.group(2):  # a secret, also read from the file BLOTTER_<NAME>_FILE names
             out[m.group(1) + "_FILE"] = progs
     return out
+
+
+def secret_settings(table):
+    """The secrets: the settings that may be read from a _FILE, and librdkafka's."""
+    return {v[:-len("_FILE")] for v in table if v.endswith("_FILE")} | set(KAFKA_SECRETS)
 
 
 def known_setting(var, program, table):
@@ -78,6 +83,7 @@ def settings_of(docs):
 
 def check(docs, cities, table=None):
     table = settings_table() if table is None else table
+    secrets = secret_settings(table)
     problems = []
     bad = problems.append
     by_kind = {}
@@ -200,7 +206,7 @@ def check(docs, cities, table=None):
                     bad(f"{where}: {a} is not a flag of blotter-{prog} (README settings table)")
             for e in c.get("env", []):
                 n = e["name"]
-                if n in SECRET_SETTINGS or "secretKeyRef" in e.get("valueFrom", {}):
+                if n in secrets or "secretKeyRef" in e.get("valueFrom", {}):
                     bad(f"{where}: secret {n} in the environment; read it through {n}_FILE")
                 if n.endswith("_FILE") and n.startswith("BLOTTER_"):
                     path = e.get("value", "")
@@ -230,7 +236,7 @@ def check(docs, cities, table=None):
             if name_.startswith("blotter-") and k.startswith("BLOTTER_") and not MANIFEST_VARS.fullmatch(k) \
                     and not known_setting(k, None, table):
                 bad(f"ConfigMap {name_}: {k} is not a setting of any Blotter program (README settings table)")
-            if k in SECRET_SETTINGS or k.endswith(("PASSWORD", "TOKEN", "_DSN")):
+            if k in secrets or k.endswith(("PASSWORD", "TOKEN", "_DSN")):
                 bad(f"ConfigMap {name_}: holds the secret {k}")
 
     # ---- the consumers: static membership, autoscaling within the partitions ----
