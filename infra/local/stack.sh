@@ -254,16 +254,19 @@ pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p $PG_PORT; }
 pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
 
 # The dashboard's read-only role (schemas/warehouse/005_dashboard.sql creates it NOLOGIN and
-# grants it SELECT); here, where every local login is trusted, it may log in.
+# grants it SELECT); here it may log in: without a password where every local login is trusted,
+# with its own (secure.sh) in secure mode. Through the Unix socket, trusted in both modes.
 pg_reader_role() {
-    psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<'SQL'
-DO $$ BEGIN
+    local pw=
+    if [ "$STACK_SECURE" = 1 ]; then pw=" PASSWORD '$(secret pg-reader)'"; fi
+    psql -h "$PG_DIR/sock" -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<SQL
+DO \$\$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blotter_reader') THEN
-        CREATE ROLE blotter_reader LOGIN;
+        CREATE ROLE blotter_reader LOGIN$pw;
     ELSE
-        ALTER ROLE blotter_reader LOGIN;
+        ALTER ROLE blotter_reader LOGIN$pw;
     END IF;
-END $$;
+END \$\$;
 SQL
 }
 
