@@ -155,7 +155,7 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
             value = strdup(eq + 1);
         }
         if (strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "key")) {
-            log_register_secret(value);
+            secret_register(value);
         }
         int rc = set(conf, prop, value, errstr, errstr_size);
         free(value);
