@@ -193,7 +193,7 @@ check-format:
 clean:
 	rm -rf $(BUILD)
 
-# ---- Fuzzing (tests/fuzz/README.md) ----
+# ---- Fuzzing (the README's Fuzzing section) ----
 # libFuzzer harnesses, one per parser, built with clang-14 under AddressSanitizer and UBSan into
 # build-fuzz/ (the library objects with fuzzer-no-link coverage). tests/fuzz/run.sh runs them.
 FUZZ_CC    ?= clang-14

@@ -3,7 +3,7 @@
 # pages and files of every city as the local test server serves them (the real sources' shapes).
 #   tests/fuzz/seeds.sh BUILD   (BUILD holds blotter-socrata-server and python3 is Debian's)
 # Then `make fuzz-build` and, to keep the corpora small, each merged with -merge=1 (see
-# tests/fuzz/README.md). Rerun only to refresh the seeds; the committed corpora are what count.
+# the README's Fuzzing section). Rerun only to refresh the seeds; the committed corpora are what count.
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
