@@ -32,7 +32,7 @@ cleanup() {
     local p
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     stack down >/dev/null 2>&1
-    rm -rf "$WORK"
+    rm -rf "$WORK" "$BLOTTER_RUN_DIR" ${PG_DIR:+"$PG_DIR"}
 }
 trap cleanup EXIT
 fail() {
@@ -44,9 +44,9 @@ step() { echo "--- $*"; }
 step "secure stack on port offset $BLOTTER_STACK_PORT_OFFSET ($BLOTTER_RUN_DIR)"
 # A fresh folder each time (certificates and passwords made now); the Kafka jars of the
 # ordinary run folder, when there, spare a download.
-stack down >/dev/null 2>&1
-rm -rf "$BLOTTER_RUN_DIR"
 . infra/local/common.sh
+stack down >/dev/null 2>&1
+rm -rf "$BLOTTER_RUN_DIR" "$PG_DIR" # PG_DIR: under /tmp when run as root
 if [ -f "$ROOT/.run/kafka/lib-$KAFKA_VERSION/.complete" ]; then
     mkdir -p "$BLOTTER_RUN_DIR/kafka"
     ln -s "$ROOT/.run/kafka/lib-$KAFKA_VERSION" "$BLOTTER_RUN_DIR/kafka/lib-$KAFKA_VERSION"
