@@ -156,8 +156,8 @@ static void register_forms(const char *s, size_t n)
 /* Query parameters and conninfo keywords whose values are credentials. */
 static bool secret_name(const char *k, size_t n)
 {
-    static const char *const marks[] = {"pass", "token", "secret", "key", "auth", "sig",
-                                        "credential"};
+    static const char *const marks[] = {"pass", "token", "secret",    "key",
+                                        "auth", "sig",   "credential"};
     char low[64];
     if (n >= sizeof(low)) {
         return false;

@@ -66,8 +66,10 @@ static void test_mask_forms(void **state)
     secret_register("host=127.0.0.1 password='it\\'s \\\\ x y' dbname=blotter");
     assert_null(strstr(masked("it's \\ x y"), "x y"));
     /* A base URL is not a secret, but its credentials are; the host stays readable. */
-    secret_register_credentials("https://reader:hunter2%21@data.example.org/x?$$app_token=TOKEN123&a=b");
-    const char *m = masked("GET https://reader:hunter2%21@data.example.org/x?$$app_token=TOKEN123&a=b");
+    secret_register_credentials(
+        "https://reader:hunter2%21@data.example.org/x?$$app_token=TOKEN123&a=b");
+    const char *m =
+        masked("GET https://reader:hunter2%21@data.example.org/x?$$app_token=TOKEN123&a=b");
     assert_null(strstr(m, "hunter2"));
     assert_null(strstr(m, "TOKEN123"));
     assert_non_null(strstr(m, "data.example.org"));
