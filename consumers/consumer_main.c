@@ -13,12 +13,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/refused.h"
 #include "common/backoff.h"
 #include "common/codec.h"
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
 #include "consumers/batch.h"

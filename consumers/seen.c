@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/refused.h"
 #include "common/backoff.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/timeutil.h"
 
 /* ---- Key derivation ---- */

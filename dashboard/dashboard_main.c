@@ -14,10 +14,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "common/refused.h"
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
 #include "dashboard/api.h"

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/refused.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/refused.h"
 
 struct slot {
     PGconn *pg;
