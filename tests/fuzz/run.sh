@@ -67,7 +67,7 @@ for name in "${names[@]}"; do
         grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|artifact_prefix|Test unit written)' "$log" |
             head -n 6 | sed 's/^/        | /'
     fi
-    echo "$(date -u +%FT%TZ) $name $MODE $execs rc=$rc" >>"$RUN/fuzz/executions.log"
+    echo "$(date -u +%FT%TZ) $name $MODE $execs $((SECONDS - start))s rc=$rc" >>"$RUN/fuzz/executions.log"
 done
 echo "${#names[@]} harnesses, $failed failed"
 [ "$failed" -eq 0 ]
