@@ -12,11 +12,17 @@
 static char path[64];
 static FILE *devnull;
 
+static void remove_file(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     snprintf(path, sizeof(path), "/tmp/blotter-fuzz-config-%ld.conf", (long)getpid());
+    atexit(remove_file);
     devnull = fopen("/dev/null", "w");
     log_setup(LOG_OFF, LOG_FORMAT_LOGFMT, "fuzz");
     return devnull ? 0 : 1;
