@@ -6,6 +6,8 @@
 #   make SANITIZE=address,undefined test   the same under AddressSanitizer and UBSan
 #   make test-san   unit and quicker integration tests under the sanitizers, in build-san/
 #   make WERROR=0   do not turn warnings into errors (packagers)
+#   make fuzz FUZZ_S=N   each libFuzzer harness of tests/fuzz/ for N seconds (clang-14, build-fuzz/)
+#   make fuzz-regress    every harness over its corpus plus a short exploration (CI)
 
 BUILD    ?= build
 CC       ?= cc
@@ -56,7 +58,7 @@ PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer
             $(if $(wildcard tests/server/server_main.c),$(BUILD)/blotter-socrata-server)
 
 .PHONY: all programs deps test test-san unit integration up down status demo run bench bench-peer clean \
-        format check-format \
+        format check-format fuzz fuzz-regress fuzz-build fuzz-bins \
         docs
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -182,7 +184,7 @@ docs: all
 	@tests/readme_settings.sh $(BUILD) --write
 
 FORMAT_SRC = $(wildcard common/*.[ch] producers/*.[ch] consumers/*.[ch] infra/*.c tests/server/*.[ch] \
-             tests/unit/*.[ch] tests/integration/*.[ch])
+             tests/unit/*.[ch] tests/integration/*.[ch] tests/fuzz/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 check-format:
@@ -190,6 +192,27 @@ check-format:
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- Fuzzing (the README's Fuzzing section) ----
+# libFuzzer harnesses, one per parser, built with clang-14 under AddressSanitizer and UBSan into
+# build-fuzz/ (the library objects with fuzzer-no-link coverage). tests/fuzz/run.sh runs them.
+FUZZ_CC    ?= clang-14
+FUZZ_BUILD ?= build-fuzz
+FUZZ_S     ?= 60
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz-build: deps
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
+	    SANITIZE=fuzzer-no-link,address,undefined fuzz-bins
+fuzz-bins: $(FUZZ_BIN)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(TEST_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) explore $(FUZZ_S)
+fuzz-regress: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) regress
 
 # ==== blotter-dashboard (dashboard/) ====
 # The program's C sources are dashboard/*.c. The page (dashboard/web/) is bundled by esbuild

@@ -62,14 +62,16 @@ void config_destroy(struct config *cfg)
     free(cfg);
 }
 
+/* A problem with the settings, on stderr: through the secrets' mask (a bad value may be one). */
 __attribute__((format(printf, 2, 3))) static void problem(struct config *cfg, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(cfg->err, "%s: ", cfg->prog_name);
+    char msg[1024];
     va_start(ap, fmt);
-    vfprintf(cfg->err, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', cfg->err);
+    log_mask_secrets(msg);
+    fprintf(cfg->err, "%s: %s\n", cfg->prog_name, msg);
     cfg->problems++;
 }
 
@@ -108,6 +110,13 @@ static int find_by_name(const char *name, size_t len)
 static void set_value(struct config *cfg, int id, const char *v, enum source src)
 {
     char *nv;
+    /* Masked from the moment it is known, in every form (secret.h); a setting that is not a
+     * secret may still carry credentials (a base URL with user:password@). */
+    if (opt_defs[id].flags & F_SECRET) {
+        secret_register(v);
+    } else {
+        secret_register_credentials(v);
+    }
     if ((opt_defs[id].flags & F_LIST) && src == SRC_CLI && cfg->source[id] == SRC_CLI &&
         *cfg->value[id]) {
         if (asprintf(&nv, "%s,%s", cfg->value[id], v) < 0) {
@@ -429,6 +438,12 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         }
         if (id != OPT_CONFIG) {
             set_value(cfg, id, v, SRC_CLI);
+            /* Out of the process title (/proc/PID/cmdline shows argv as it is now). */
+            if (opt_defs[id].flags & F_SECRET) {
+                memset((char *)v, '*', strlen(v));
+            } else {
+                secret_url_mask_in_place((char *)v);
+            }
         }
     }
     validate(cfg);
@@ -440,7 +455,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     for (int i = 0; i < OPT__COUNT; i++) {
         /* This program's secrets only (others' defaults would crowd the masking table). */
         if ((opt_defs[i].flags & F_SECRET) && (opt_defs[i].progs & cfg->prog) && *cfg->value[i]) {
-            log_register_secret(cfg->value[i]);
+            secret_register(cfg->value[i]);
         }
     }
     return CONFIG_OK;

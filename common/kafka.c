@@ -2,11 +2,14 @@
 #include "common/kafka.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/secret.h"
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t n)
@@ -17,9 +20,53 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr
     return 0;
 }
 
+/* ---- Refusals (kafka_refused) ---- */
+
+static pthread_mutex_t refusal_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool refusal_seen;
+static int plaintext_hints;
+static char refusal_why[512];
+
+static void note_refusal(const char *why)
+{
+    pthread_mutex_lock(&refusal_lock);
+    /* Plaintext to a TLS listener reads as a disconnection during the first request; so does a
+     * broker stopping at that moment, once. */
+    bool hint = strstr(why, "security.protocol") != NULL;
+    if (!atomic_load(&refusal_seen) && (!hint || ++plaintext_hints >= 2)) {
+        snprintf(refusal_why, sizeof(refusal_why), "%s", why);
+        atomic_store(&refusal_seen, true);
+    }
+    pthread_mutex_unlock(&refusal_lock);
+}
+
+bool kafka_refused(char *why, size_t n)
+{
+    if (!atomic_load(&refusal_seen)) {
+        return false;
+    }
+    pthread_mutex_lock(&refusal_lock);
+    snprintf(why, n, "%s", refusal_why);
+    pthread_mutex_unlock(&refusal_lock);
+    return true;
+}
+
+/* librdkafka logs from its own threads (no log queue is set): refusals are noticed here, at
+ * once, whether or not anything polls. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    if (strcmp(fac, "FAIL") == 0 && conn_verdict_of(buf) == CONN_REFUSED) {
+        note_refusal(buf);
+    }
+    log_rdkafka_cb((const struct rd_kafka_s *)rk, level, fac, buf);
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
+        note_refusal(reason);
+    }
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
@@ -108,7 +155,7 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
             value = strdup(eq + 1);
         }
         if (strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "key")) {
-            log_register_secret(value);
+            secret_register(value);
         }
         int rc = set(conf, prop, value, errstr, errstr_size);
         free(value);
@@ -116,8 +163,7 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
             goto fail;
         }
     }
-    rd_kafka_conf_set_log_cb(
-        conf, (void (*)(const rd_kafka_t *, int, const char *, const char *))log_rdkafka_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     return conf;
 fail:
@@ -157,7 +203,7 @@ enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_event_t *ev = NULL;
     enum err_class cls = ERR_OK;
-    char why[256];
+    char why[512];
 
     if (!topics || !q || !opts) {
         err_set(errstr, errstr_size, "out of memory");
@@ -179,7 +225,15 @@ enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec
         }
     }
     rd_kafka_CreateTopics(rk, topics, n, opts, q);
-    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    /* In slices, so that a refusal ends the wait at once. */
+    for (int waited = 0; !ev && waited < timeout_ms + 2000; waited += 200) {
+        if (kafka_refused(why, sizeof(why))) {
+            err_set(errstr, errstr_size, "the broker refused the connection: %s", why);
+            cls = ERR_FATAL;
+            goto done;
+        }
+        ev = rd_kafka_queue_poll(q, 200);
+    }
     if (!ev) {
         err_set(errstr, errstr_size, "creating topics: no answer within %d ms", timeout_ms);
         cls = ERR_TRANSIENT;

@@ -4,6 +4,7 @@
 #define BLOTTER_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -37,6 +38,12 @@ struct kafka_topic_spec {
 /* Create the topics that do not exist yet; one that already exists counts as success. */
 enum err_class kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic_spec *specs, size_t n,
                                    int timeout_ms, char *errstr, size_t errstr_size);
+
+/* True once a broker refused this process's clients for who they are or how they came: SASL
+ * authentication failed, the TLS handshake failed (an untrusted certificate), or plaintext was
+ * sent to a TLS listener (seen twice: once may be a broker going down). why: the first
+ * such message. Read by kafka_ensure_topics, which then fails ERR_FATAL before data moves. */
+bool kafka_refused(char *why, size_t n);
 
 /* Classify a librdkafka error: ERR__FATAL and authentication/authorization as fatal, the rest as
  * transient. */

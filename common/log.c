@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ static enum log_format log_format = LOG_FORMAT_LOGFMT;
 static const char *log_program = "blotter";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define MAX_SECRETS 8
+#define MAX_SECRETS 512
 static char *secrets[MAX_SECRETS];
 static size_t n_secrets;
 
@@ -49,7 +50,11 @@ void log_register_secret(const char *value)
         return;
     }
     pthread_mutex_lock(&log_lock);
-    if (n_secrets < MAX_SECRETS) {
+    bool known = false;
+    for (size_t i = 0; i < n_secrets && !known; i++) {
+        known = strcmp(secrets[i], value) == 0;
+    }
+    if (!known && n_secrets < MAX_SECRETS) {
         secrets[n_secrets++] = strdup(value);
     }
     pthread_mutex_unlock(&log_lock);
@@ -107,13 +112,20 @@ const char *LQ(const char *s)
 static void mask_secrets(char *line)
 {
     for (size_t i = 0; i < n_secrets; i++) {
-        size_t n = strlen(secrets[i]);
+        size_t n = secrets[i] ? strlen(secrets[i]) : 0;
         char *p = line;
-        while ((p = strstr(p, secrets[i])) != NULL) {
+        while (n && (p = strstr(p, secrets[i])) != NULL) {
             memset(p, '*', n);
             p += n;
         }
     }
+}
+
+void log_mask_secrets(char *text)
+{
+    pthread_mutex_lock(&log_lock);
+    mask_secrets(text);
+    pthread_mutex_unlock(&log_lock);
 }
 
 /* Re-shape logfmt pairs (key=value, key="quoted \" value") into JSON members. Text that is not a

@@ -19,8 +19,13 @@ void log_setup(enum log_level level, enum log_format format, const char *program
 int log_level_parse(const char *s, enum log_level *out);
 
 /* Mask every later occurrence of value (a password, token, DSN) in log output. */
+/* Mask value (exactly these bytes) in every line from now on; values shorter than 4 bytes are
+ * not masked. common/secret.h registers a secret with every form of it a line may hold. */
 void log_register_secret(const char *value);
 void log_reset_secrets(void);
+/* Mask every registered secret in text (in place): for text written outside the log (messages
+ * of the settings parser). */
+void log_mask_secrets(char *text);
 
 void log_emit(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -50,14 +50,15 @@ int64_t civil_to_us(const struct civil_time *ct)
 
 void us_to_civil(int64_t us, struct civil_time *ct)
 {
-    int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    /* Floor division without negating (us may be INT64_MIN, TS_NULL). */
+    int64_t secs = us / 1000000 - (us % 1000000 < 0);
+    int64_t days = secs / 86400 - (secs % 86400 < 0);
     int64_t rem = secs - days * 86400;
     civil_from_days(days, &ct->year, &ct->month, &ct->day);
     ct->hour = (int)(rem / 3600);
     ct->minute = (int)(rem % 3600 / 60);
     ct->second = (int)(rem % 60);
-    ct->micros = (int)(us - secs * 1000000);
+    ct->micros = (int)(us % 1000000 + (us % 1000000 < 0 ? 1000000 : 0));
 }
 
 static int digits(const char **p, int n, int *out)
@@ -128,6 +129,9 @@ int iso8601_parse(const char *s, struct civil_time *ct, bool *has_zone, int *off
         if (*p && digits(&p, 2, &om)) {
             return -1;
         }
+        if (oh > 23 || om > 59) {
+            return -1;
+        }
         *has_zone = true;
         *offset_s = sign * (oh * 3600 + om * 60);
     }
@@ -153,7 +157,12 @@ int64_t iso8601_to_us(const char *s)
     if (iso8601_parse(s, &ct, &has_zone, &off) != 0) {
         return TS_NULL;
     }
-    return civil_to_us(&ct) - (int64_t)off * 1000000;
+    /* An offset may carry a year-0000 or year-9999 time out of four-digit years: refused, so
+     * that every instant parsed here formats and parses back. */
+    int64_t us = civil_to_us(&ct) - (int64_t)off * 1000000;
+    static const struct civil_time first = {.year = 0, .month = 1, .day = 1};
+    static const struct civil_time end = {.year = 10000, .month = 1, .day = 1};
+    return us < civil_to_us(&first) || us >= civil_to_us(&end) ? TS_NULL : us;
 }
 
 void us_format(int64_t us, bool micro, char *buf, size_t n)

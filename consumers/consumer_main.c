@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
 #include "consumers/batch.h"
@@ -38,13 +39,12 @@ static bool ready_cb(void *arg)
 
 /* Connect to the warehouse (applying migrations), retrying transient failures with backoff.
  * ERR_TRANSIENT: a stop was requested while waiting. */
-static enum err_class connect_warehouse(struct consumer *c)
+static enum err_class connect_warehouse(struct consumer *c, char *errstr, size_t errstr_size)
 {
     struct backoff retry;
-    char errstr[1024];
     backoff_init(&retry, c->set->svc.backoff_ms, c->set->svc.backoff_max_ms);
     for (;;) {
-        enum err_class cls = warehouse_connect(c->wh, errstr, sizeof(errstr));
+        enum err_class cls = warehouse_connect(c->wh, errstr, errstr_size);
         if (cls == ERR_OK) {
             atomic_store(&c->wh_ok, true);
             return ERR_OK;
@@ -142,9 +142,11 @@ static int start_stages(struct consumer *c)
     if (!(c->wh = warehouse_new(set->pg_dsn, set->owner_pg_dsn))) {
         return 1;
     }
-    enum err_class cls = connect_warehouse(c);
+    char why[1024];
+    enum err_class cls = connect_warehouse(c, why, sizeof(why));
     if (cls != ERR_OK) {
-        return cls == ERR_TRANSIENT ? 0 : 1; /* transient: a stop was requested while waiting */
+        /* transient: a stop was requested while waiting */
+        return cls == ERR_TRANSIENT ? 0 : conn_exit_code(why);
     }
     log_info("warehouse.ready", "warehouse_id=%s", warehouse_id(c->wh));
     if (*set->redis_url) {
@@ -154,13 +156,17 @@ static int start_stages(struct consumer *c)
             log_error("seen.failed", "error=%s", LQ(errstr));
             return 1;
         }
+        if (seen_probe(c->seen, errstr, sizeof(errstr)) == ERR_FATAL) {
+            log_error("seen.refused", "error=%s", LQ(errstr));
+            return 1;
+        }
         seen_set_namespace(c->seen, warehouse_id(c->wh));
     }
     if (!(c->dlq = dlq_new(set, errstr, sizeof(errstr))) ||
         !(c->intake = intake_new(set, c->stats, dlq_rk(c->dlq), errstr, sizeof(errstr))) ||
         intake_start(c->intake, errstr, sizeof(errstr)) != ERR_OK) {
         log_error("kafka.failed", "error=%s", LQ(errstr));
-        return 1;
+        return conn_exit_code(errstr);
     }
     atomic_store(&c->started, true);
     return -1;

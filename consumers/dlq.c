@@ -57,7 +57,14 @@ struct dlq *dlq_new(const struct consumer_settings *set, char *errstr, size_t n)
     struct kafka_topic_spec spec = {d->topic, set->svc.topic_partitions, set->svc.topic_replication,
                                     0};
     char why[512];
-    if (kafka_ensure_topics(d->rk, &spec, 1, 10000, why, sizeof(why)) != ERR_OK) {
+    enum err_class cls = kafka_ensure_topics(d->rk, &spec, 1, 10000, why, sizeof(why));
+    if (cls == ERR_FATAL) {
+        err_set(errstr, n, "%s", why);
+        rd_kafka_destroy(d->rk);
+        free(d);
+        return NULL;
+    }
+    if (cls != ERR_OK) {
         log_warn("dlq.ensure_topic", "topic=%s error=%s", LQ(d->topic), LQ(why));
     }
     return d;

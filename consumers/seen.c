@@ -9,6 +9,7 @@
 #include "common/backoff.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/timeutil.h"
 
 /* ---- Key derivation ---- */
@@ -124,7 +125,8 @@ struct seen {
     int64_t retry_at_ms; /* mono_ms() before which no reconnect is tried */
     bool up;
     char *ns;
-    char **keys; /* per-call scratch: key names */
+    char **keys;   /* per-call scratch: key names */
+    char why[256]; /* the last connection or command error */
     size_t keys_cap;
 };
 
@@ -198,6 +200,12 @@ static int simple_command(struct seen *s, int argc, const char **argv)
 {
     redisReply *r = redisCommandArgv(s->redis, argc, argv, NULL);
     int rc = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+    if (rc) {
+        snprintf(s->why, sizeof(s->why), "%s: %s", argv[0],
+                 r                     ? r->str
+                 : s->redis->errstr[0] ? s->redis->errstr
+                                       : "no reply");
+    }
     if (r) {
         freeReplyObject(r);
     }
@@ -216,9 +224,8 @@ static int ensure_connected(struct seen *s)
     struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
     s->redis = redisConnectWithTimeout(s->url.host, s->url.port, tv);
     if (!s->redis || s->redis->err) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s", s->redis ? s->redis->errstr : "out of memory");
-        drop_connection(s, why);
+        snprintf(s->why, sizeof(s->why), "%s", s->redis ? s->redis->errstr : "out of memory");
+        drop_connection(s, s->why);
         return -1;
     }
     redisSetTimeout(s->redis, tv);
@@ -226,7 +233,7 @@ static int ensure_connected(struct seen *s)
         const char *argv[3] = {"AUTH", s->url.user ? s->url.user : s->url.password,
                                s->url.password};
         if (simple_command(s, s->url.user ? 3 : 2, argv) != 0) {
-            drop_connection(s, "AUTH failed");
+            drop_connection(s, s->why);
             return -1;
         }
     }
@@ -235,7 +242,7 @@ static int ensure_connected(struct seen *s)
         snprintf(db, sizeof(db), "%d", s->url.db);
         const char *argv[2] = {"SELECT", db};
         if (simple_command(s, 2, argv) != 0) {
-            drop_connection(s, "SELECT failed");
+            drop_connection(s, s->why);
             return -1;
         }
     }
@@ -361,4 +368,17 @@ int seen_mark_batch(struct seen *s, const struct seen_item *items, size_t n)
     }
     free(fields);
     return rc;
+}
+
+enum err_class seen_probe(struct seen *s, char *errstr, size_t errstr_size)
+{
+    const char *ping[1] = {"PING"};
+    if (ensure_connected(s) == 0) {
+        if (simple_command(s, 1, ping) == 0) {
+            return ERR_OK;
+        }
+        drop_connection(s, s->why);
+    }
+    err_set(errstr, errstr_size, "%s", s->why);
+    return conn_verdict_of(s->why) != CONN_TRANSIENT ? ERR_FATAL : ERR_TRANSIENT;
 }

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
+
 #define SEEN_FIELD_LEN 3
 #define SEEN_VALUE_LEN 7
 
@@ -69,6 +71,10 @@ size_t seen_check_batch(struct seen *s, const struct seen_item *items, size_t n,
 /* Remember each item's fingerprint (only after the warehouse committed it). One pipeline.
  * Returns 0, or -1 when Redis could not be written (nothing else to do: it is a cache). */
 int seen_mark_batch(struct seen *s, const struct seen_item *items, size_t n);
+
+/* Connect (and PING) once: ERR_OK, ERR_TRANSIENT when Redis is unreachable (the consumer carries
+ * on without the seen-set), ERR_FATAL when Redis refused us (WRONGPASS, NOAUTH, NOPERM). */
+enum err_class seen_probe(struct seen *s, char *errstr, size_t errstr_size);
 
 /* Whether the last operation reached Redis. */
 bool seen_up(const struct seen *s);

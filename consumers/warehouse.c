@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/refused.h"
 #include "common/utf8.h"
 #include "consumers/migrate.h"
 #include "consumers/pg.h"
@@ -304,8 +305,10 @@ enum err_class warehouse_connect(struct warehouse *wh, char *errstr, size_t errs
     if (!wh->pg || PQstatus(wh->pg) != CONNECTION_OK) {
         err_set(errstr, errstr_size, "connect: %s",
                 wh->pg ? PQerrorMessage(wh->pg) : "out of memory");
+        /* Refused (password, pg_hba.conf, TLS) is not worth retrying; unreachable is. */
+        cls = pg_conn_refused(wh->pg) ? ERR_FATAL : ERR_TRANSIENT;
         disconnect(wh);
-        return ERR_TRANSIENT;
+        return cls;
     }
     if (!wh->migrated) {
         cls = migrate_as_owner(wh, errstr, errstr_size);

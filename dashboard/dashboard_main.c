@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/refused.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
 #include "dashboard/api.h"
@@ -61,14 +62,21 @@ static void on_event(void *arg, const struct feed_event *ev)
     }
 }
 
-/* false when the warehouse could not be asked (unreachable, or not migrated yet). */
-static bool refresh_cities(struct app *a)
+/* false when the warehouse could not be asked (unreachable, or not migrated yet); *refused
+ * to the exit code when it refused the connection (password, pg_hba.conf, TLS: 1) or the DSN
+ * cannot work (2). */
+static bool refresh_cities(struct app *a, int *refused)
 {
     enum err_class cls;
     char errstr[512];
     PGconn *pg = db_acquire(a->db, 1000, &cls, errstr, sizeof(errstr));
     if (!pg) {
-        log_emit_limited(LOG_WARN, "warehouse.unavailable", 30, "error=%s", LQ(errstr));
+        if (cls == ERR_FATAL) {
+            log_emit_limited(LOG_ERROR, "warehouse.refused", 30, "error=%s", LQ(errstr));
+            *refused = conn_exit_code(errstr);
+        } else {
+            log_emit_limited(LOG_WARN, "warehouse.unavailable", 30, "error=%s", LQ(errstr));
+        }
         return false;
     }
     bool ok = cities_refresh(a->cities, pg, errstr, sizeof(errstr)) == ERR_OK;
@@ -156,7 +164,12 @@ int main(int argc, char **argv)
     }
     api_init(&a->api, a->db, a->cities, config_int(a->cfg, OPT_CACHE_MS));
     api_ready = true;
-    bool cities_ok = refresh_cities(a);
+    int refused = 0;
+    bool cities_ok = refresh_cities(a, &refused);
+    if (refused) {
+        rc = refused; /* before serving anything */
+        goto done;
+    }
 
     struct feed_config fc = {.dsn = dsn,
                              .heartbeat_s = config_int(a->cfg, OPT_HEARTBEAT_S),
@@ -192,7 +205,7 @@ int main(int argc, char **argv)
          * there yet (a consumer applies the migrations when it starts). */
         if (atomic_exchange(&a->refresh_cities, false) ||
             mono_ms() - last_refresh >= (cities_ok ? CITIES_REFRESH_MS : 5000)) {
-            cities_ok = refresh_cities(a);
+            cities_ok = refresh_cities(a, &refused);
             last_refresh = mono_ms();
         }
     }

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/refused.h"
 
 struct slot {
     PGconn *pg;
@@ -68,7 +69,7 @@ void db_pool_destroy(struct db_pool *pool)
     free(pool);
 }
 
-static PGconn *open_conn(struct db_pool *pool, char *errstr, size_t n)
+static PGconn *open_conn(struct db_pool *pool, enum err_class *cls, char *errstr, size_t n)
 {
     char timeout[160];
     /* Read-only whatever the role may do; UTC so that timestamptz text is +00. */
@@ -80,6 +81,7 @@ static PGconn *open_conn(struct db_pool *pool, char *errstr, size_t n)
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         err_set(errstr, n, "connect: %s", pg ? PQerrorMessage(pg) : "out of memory");
+        *cls = pg_conn_refused(pg) ? ERR_FATAL : ERR_TRANSIENT;
         PQfinish(pg);
         metric_add(pool->m_failures, 1);
         atomic_store(&pool->healthy, false);
@@ -134,7 +136,7 @@ PGconn *db_acquire(struct db_pool *pool, long wait_ms, enum err_class *cls, char
         pg = NULL;
     }
     if (!pg) {
-        pg = open_conn(pool, errstr, errstr_size); /* outside the lock: it may take seconds */
+        pg = open_conn(pool, cls, errstr, errstr_size); /* outside the lock: may take seconds */
     }
     pthread_mutex_lock(&pool->lock);
     s->pg = pg;
@@ -143,9 +145,6 @@ PGconn *db_acquire(struct db_pool *pool, long wait_ms, enum err_class *cls, char
         pthread_cond_signal(&pool->freed);
     }
     pthread_mutex_unlock(&pool->lock);
-    if (!pg) {
-        *cls = ERR_TRANSIENT;
-    }
     return pg;
 }
 

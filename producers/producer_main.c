@@ -172,7 +172,8 @@ static int64_t wall_to_utc(const struct city *city, int64_t wall_us)
     return tz_to_utc_us(city->tz, &ct);
 }
 
-/* Kafka, topics, checkpoint, workers and the source, in that order. */
+/* Kafka, topics, checkpoint, workers and the source, in that order. 0, or the exit code: 2 for
+ * a configuration librdkafka refuses, 1 for anything else (a broker that refused us too). */
 static int start_stages(struct producer *p)
 {
     char err[1024], topic[256], dlq_topic[256];
@@ -186,23 +187,23 @@ static int start_stages(struct producer *p)
         kafka_conf_new(KAFKA_PRODUCER, set->svc.brokers, environ, err, sizeof(err));
     if (!conf) {
         log_error("kafka.config", "error=%s", LQ(err));
-        return -1;
+        return 2;
     }
     p->pub = publisher_new(conf, p->ledger, p->stats, topic, dlq_topic, err, sizeof(err));
     if (!p->pub) {
         log_error("kafka.failed", "error=%s", LQ(err));
-        return -1;
+        return 2; /* librdkafka refused its configuration (a property, a CA file) */
     }
     struct checkpoint_value acked;
     int found = 0;
     if (ensure_topics(p, topic, dlq_topic) != 0 || load_checkpoint(p, &acked, &found) != 0) {
-        return -1;
+        return 1;
     }
     ledger_resume(p->ledger, &acked);
     /* A backfill loads a range once and publishes every row of it (the warehouse's keys
      * dedupe): it needs no snapshot, and its memory stays flat whatever the file's size. */
     if (p->kind->snapshot && !set->backfill && load_snapshot(p, topic) != 0) {
-        return -1;
+        return 1;
     }
     bool filter = set->backfill && !p->kind->range_in_query;
     struct workers_setup ws = {set->workers,
@@ -219,14 +220,14 @@ static int start_stages(struct producer *p)
     p->workers = workers_start(&ws, err, sizeof(err));
     if (!p->workers) {
         log_error("workers.failed", "error=%s", LQ(err));
-        return -1;
+        return 1;
     }
     struct source_options opt = {set->base_url, set->app_token,  set->http_timeout_s, set->since_us,
                                  set->until_us, &stop_requested, &set->limits};
     p->src = p->kind->open(p->city, &opt, err, sizeof(err));
     if (!p->src) {
         log_error("source.failed", "error=%s", LQ(err));
-        return -1;
+        return 1;
     }
     log_info("producer.start",
              "city=%s source=%s dataset=%s key=%s resume_updated_at=%s resume_id=%s "
@@ -307,7 +308,7 @@ int main(int argc, char **argv)
     if (*set.svc.http_listen &&
         !(httpd = httpd_start(set.svc.http_listen, is_ready, NULL, err, sizeof(err)))) {
         log_error("http.failed", "error=%s", LQ(err));
-    } else if ((p.ledger = ledger_new(NULL)) && start_stages(&p) == 0) {
+    } else if ((p.ledger = ledger_new(NULL)) && (rc = start_stages(&p)) == 0) {
         ready = 1;
         rc = pass_loop(&p);
         log_info("producer.stop", "city=%s fetched=%llu published=%llu rejected=%llu exit=%d",

@@ -11,7 +11,7 @@ PACKAGES=(
     libcmocka-dev libmicrohttpd-dev libpq-dev zlib1g-dev libcsv-dev
     postgresql redis-server openjdk-17-jre-headless maven kcat curl
     python3 python3-avro python3-yaml tzdata procps iproute2 bc time
-    chromium wrk
+    chromium wrk clang-14 libclang-rt-14-dev
 )
 
 missing=()

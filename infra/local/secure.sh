@@ -29,7 +29,7 @@ secure_init() {
         ) || die "secure mode: making the test certificates failed"
     fi
     local u
-    for u in kafka-admin kafka-blotter pg-blotter redis-blotter; do
+    for u in kafka-admin kafka-blotter pg-blotter pg-reader redis-blotter; do
         [ -s "$SECRETS_DIR/$u" ] || (umask 077 && openssl rand -hex 16 >"$SECRETS_DIR/$u")
     done
 }
@@ -94,6 +94,8 @@ secure_pg_options() {
 secure_stack_env() { # BROKERS
     (umask 077 && printf 'postgresql://blotter:%s@127.0.0.1:%s/blotter?sslmode=verify-full&sslrootcert=%s\n' \
         "$(secret pg-blotter)" "$PG_PORT" "$TLS_DIR/ca.crt" >"$SECRETS_DIR/pg-dsn")
+    (umask 077 && printf 'postgresql://blotter_reader:%s@127.0.0.1:%s/blotter?sslmode=verify-full&sslrootcert=%s\n' \
+        "$(secret pg-reader)" "$PG_PORT" "$TLS_DIR/ca.crt" >"$SECRETS_DIR/pg-reader-dsn")
     (umask 077 && printf 'redis://blotter:%s@127.0.0.1:%s/0\n' "$(secret redis-blotter)" "$REDIS_PORT" \
         >"$SECRETS_DIR/redis-url")
     printf '%s\n' "BLOTTER_KAFKA_BROKERS=$1" \
@@ -101,5 +103,6 @@ secure_stack_env() { # BROKERS
         BLOTTER_KAFKA_SASL_USERNAME=blotter "BLOTTER_KAFKA_SASL_PASSWORD_FILE=$SECRETS_DIR/kafka-blotter" \
         "BLOTTER_KAFKA_SSL_CA_LOCATION=$TLS_DIR/ca.crt" \
         BLOTTER_PG_DSN= "BLOTTER_PG_DSN_FILE=$SECRETS_DIR/pg-dsn" \
+        BLOTTER_READER_PG_DSN= "BLOTTER_READER_PG_DSN_FILE=$SECRETS_DIR/pg-reader-dsn" \
         BLOTTER_REDIS_URL= "BLOTTER_REDIS_URL_FILE=$SECRETS_DIR/redis-url"
 }

@@ -254,22 +254,26 @@ pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p $PG_PORT; }
 pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
 
 # The dashboard's read-only role and the consumer's writer role (schemas/warehouse/005_dashboard.sql
-# and 007_roles.sql create them NOLOGIN and grant them what they need); here, where every local
-# login is trusted, they may log in (tests run the consumer as blotter_writer).
+# and 007_roles.sql create them NOLOGIN and grant them what they need); here they may log in:
+# without a password where every local login is trusted (tests run the consumer as
+# blotter_writer), the reader with its own (secure.sh) in secure mode, where the writer stays
+# NOLOGIN. Through the Unix socket, trusted in both modes.
 pg_reader_role() {
-    psql -h 127.0.0.1 -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<'SQL'
-DO $$ BEGIN
+    local pw= writer=LOGIN
+    if [ "$STACK_SECURE" = 1 ]; then pw=" PASSWORD '$(secret pg-reader)'" writer=NOLOGIN; fi
+    psql -h "$PG_DIR/sock" -p $PG_PORT -U blotter -d postgres -qX >/dev/null <<SQL
+DO \$\$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blotter_reader') THEN
-        CREATE ROLE blotter_reader LOGIN;
+        CREATE ROLE blotter_reader LOGIN$pw;
     ELSE
-        ALTER ROLE blotter_reader LOGIN;
+        ALTER ROLE blotter_reader LOGIN$pw;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blotter_writer') THEN
-        CREATE ROLE blotter_writer LOGIN;
+        CREATE ROLE blotter_writer $writer;
     ELSE
-        ALTER ROLE blotter_writer LOGIN;
+        ALTER ROLE blotter_writer $writer;
     END IF;
-END $$;
+END \$\$;
 SQL
 }
 

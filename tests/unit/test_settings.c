@@ -98,11 +98,12 @@ static void test_consumer(void **state)
     assert_string_equal(s.group, "blotter.warehouse.replay.1700000000");
     free(errors);
 
+    static char nope[] = "http://nope"; /* writable: the parser masks secrets in argv */
     static char *bad[][8] = {
         {"t", "--replay", NULL},             /* no --from */
         {"t", "--from", "2024-01-01", NULL}, /* --from without --replay */
         {"t", "--replay", "--from", "2024-02-01", "--to", "2024-01-01", NULL}, /* --to first */
-        {"t", "--redis-url", "http://nope", NULL},
+        {"t", "--redis-url", nope, NULL},
         {"t", "--http-listen", "9100", NULL}, /* not host:port */
     };
     static const char *why[] = {"needs --from", "only go with --replay", "--to must be after",

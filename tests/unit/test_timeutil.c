@@ -42,6 +42,28 @@ struct tz_case {
     const char *zone, *local, *utc;
 };
 
+/* Found by fuzzing (tests/fuzz/corpus/timeutil, checkpoint): offsets past 23:59, instants out of
+ * four-digit years, and TS_NULL handed to the formatter. */
+static void test_fuzz_findings(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_true(iso8601_to_us("9999-12-31-31") == TS_NULL);
+    assert_true(iso8601_to_us("2024-01-01T00:00+24:00") == TS_NULL);
+    assert_true(iso8601_to_us("2024-01-01T00:00+05:60") == TS_NULL);
+    assert_true(iso8601_to_us("9999-12-31T23:00-02:00") == TS_NULL);
+    assert_true(iso8601_to_us("0000-01-01T00:00+00:01") == TS_NULL);
+    assert_true(iso8601_to_us("9999-12-31T23:59:59.999999Z") != TS_NULL);
+    assert_true(iso8601_to_us("2024-01-01T00:00+23:59") != TS_NULL);
+    us_format(TS_NULL, true, buf, sizeof(buf)); /* no overflow; the text is not meant to parse */
+    us_format(INT64_MAX, false, buf, sizeof(buf));
+    struct civil_time ct;
+    us_to_civil(-1, &ct);
+    assert_int_equal(ct.year, 1969);
+    assert_int_equal(ct.second, 59);
+    assert_int_equal(ct.micros, 999999);
+}
+
 static void test_zones_and_dst(void **state)
 {
     (void)state;
@@ -122,7 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_shapes),  cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_zones_and_dst), cmocka_unit_test(test_utc_offset),
-        cmocka_unit_test(test_unknown_zone),
+        cmocka_unit_test(test_unknown_zone),  cmocka_unit_test(test_fuzz_findings),
     };
     return cmocka_run_group_tests_name("timeutil", tests, NULL, NULL);
 }

@@ -1,0 +1,61 @@
+/* The Avro decoder (common/codec.c) in both framings. The first byte picks: 0 the input as it
+ * is against single-object framing, 1 as it is against Confluent framing (schema id 17), 2 and 3
+ * the rest of the input behind a valid single-object or Confluent header (to reach the body). */
+#include "common/codec.h"
+#include "common/incident.h"
+#include "common/log.h"
+#include "tests/fuzz/fuzz.h"
+
+static struct codec *single, *confluent;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[256];
+    log_setup(LOG_OFF, LOG_FORMAT_LOGFMT, "fuzz");
+    single = codec_new(0, err, sizeof(err));
+    confluent = codec_new(17, err, sizeof(err));
+    if (!single || !confluent) {
+        abort();
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) {
+        return 0;
+    }
+    int mode = data[0] & 3;
+    data++;
+    size--;
+    struct codec *codec = mode & 1 ? confluent : single;
+    uint8_t *msg = malloc(size + 10);
+    if (!msg) {
+        return 0;
+    }
+    size_t len = 0;
+    if (mode == 2) {
+        uint64_t fp = codec_fingerprint(single);
+        msg[0] = 0xC3;
+        msg[1] = 0x01;
+        for (int i = 0; i < 8; i++) {
+            msg[2 + i] = (uint8_t)(fp >> (8 * i));
+        }
+        len = 10;
+    } else if (mode == 3) {
+        const uint8_t h[5] = {0, 0, 0, 0, 17};
+        memcpy(msg, h, 5);
+        len = 5;
+    }
+    memcpy(msg + len, data, size);
+    len += size;
+    struct incident inc;
+    char err[512];
+    incident_init(&inc);
+    (void)codec_decode(codec, msg, len, &inc, err, sizeof(err));
+    incident_clear(&inc);
+    free(msg);
+    return 0;
+}
