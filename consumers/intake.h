@@ -43,7 +43,32 @@ void intake_store(struct intake *in, const struct batch *b);
  * assignment). */
 void intake_tick(struct intake *in);
 
-/* Whether partitions are ours (readiness; idle time counts only then). */
+/* ---- Ownership ----
+ * Every revocation, and every freeze of the whole process (SIGSTOP, a stalled VM) long enough
+ * for the group to have evicted us, bumps a generation. A batch begun under an older generation
+ * must not be applied: its partitions may have been handed to another member. */
+uint64_t intake_gen(const struct intake *in);
+/* Whether a batch begun under gen may still be applied (thread-safe). */
+bool intake_batch_owned(const struct intake *in, uint64_t gen);
+/* A batch was refused: drop what is carried and seek each partition of b that is still ours
+ * back to b's first offset, so that it is read again (after letting the group settle when the
+ * process was frozen). b itself stays the caller's to clear. */
+void intake_rewind(struct intake *in, const struct batch *b);
+/* The group.instance.id in use ("" when dynamic). */
+const char *intake_instance_id(const struct intake *in);
+
+/* How far the group is from done: every partition of the subscribed topics, its committed
+ * offset against its high watermark (stored offsets are committed first). */
+struct intake_progress {
+    int partitions, behind, not_ours; /* behind: committed < high; not_ours: of those, held by
+                                         another member (live or departed) or by nobody */
+    long long lag;                    /* messages between the committed offsets and the ends */
+};
+/* ERR_OK with p filled, or ERR_TRANSIENT (cluster unreachable, errstr says why). */
+enum err_class intake_progress(struct intake *in, struct intake_progress *p, char *errstr,
+                               size_t errstr_size);
+
+/* Whether partitions are ours (readiness). */
 bool intake_assigned(const struct intake *in);
 /* Messages carried into the next batch. */
 size_t intake_carried(const struct intake *in);

@@ -183,7 +183,24 @@ struct warehouse {
     int *months; /* sorted year*12+month-1 of partitions known to exist */
     size_t n_months, cap_months;
     struct buf copy;
+    bool (*fence)(void *arg); /* asked right before COMMIT; NULL: always commit */
+    void *fence_arg;
 };
+
+void warehouse_set_fence(struct warehouse *wh, bool (*fence)(void *arg), void *arg)
+{
+    wh->fence = fence;
+    wh->fence_arg = arg;
+}
+
+static enum err_class check_fence(struct warehouse *wh, char *errstr, size_t errstr_size)
+{
+    if (wh->fence && !wh->fence(wh->fence_arg)) {
+        err_set(errstr, errstr_size, "fenced: the batch's partitions may no longer be ours");
+        return ERR_TRANSIENT;
+    }
+    return ERR_OK;
+}
 
 struct warehouse *warehouse_new(const char *dsn)
 {
@@ -524,6 +541,7 @@ enum err_class warehouse_upsert_batch(struct warehouse *wh, struct warehouse_ite
     }
     if ((cls = copy_batch(wh, items, n, errstr, errstr_size)) ||
         (cls = apply(wh, items, n, counts, errstr, errstr_size)) ||
+        (cls = check_fence(wh, errstr, errstr_size)) ||
         (cls = exec_simple(wh, "COMMIT", errstr, errstr_size))) {
         if (wh->pg) {
             char ignored[128];
