@@ -44,6 +44,7 @@ struct intake {
     atomic_bool watch_stop;
     pthread_t watch;
     bool watching;
+    bool closing; /* rd_kafka_consumer_close commits what was stored itself */
 };
 
 /* ---- Group membership ---- */
@@ -99,11 +100,15 @@ static void commit_revoked(struct intake *in, const rd_kafka_topic_partition_lis
                      rd_kafka_err2name(err));
         }
     }
+    rd_kafka_topic_partition_list_destroy(offs);
+}
+
+static void forget_stored(struct intake *in, const rd_kafka_topic_partition_list_t *parts)
+{
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_list_del(in->stored, parts->elems[i].topic,
                                           parts->elems[i].partition);
     }
-    rd_kafka_topic_partition_list_destroy(offs);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -116,9 +121,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         atomic_fetch_add(&in->gen, 1);
         drop_carried(in, parts);
         bool lost = rd_kafka_assignment_lost(rk);
-        if (!lost) {
-            commit_revoked(in, parts);
+        if (!lost && !in->closing) {
+            commit_revoked(in, parts); /* a lost assignment's commit would be refused */
         }
+        forget_stored(in, parts);
         log_info("consumer.revoked", "partitions=%d lost=%s", parts->cnt, lost ? "yes" : "no");
     } else {
         log_info("consumer.assigned", "partitions=%d", parts->cnt);
@@ -278,6 +284,7 @@ void intake_destroy(struct intake *in)
     drop_carried(in, NULL); /* never stored: re-read after a restart */
     free(in->carry);
     /* Commits what was stored (only committed batches), leaves the group. */
+    in->closing = true;
     rd_kafka_consumer_close(in->rk);
     rd_kafka_destroy(in->rk);
     replay_destroy(in->replay);

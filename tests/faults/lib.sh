@@ -10,11 +10,13 @@ set -uo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SCENARIO=$(basename "$0" .sh)
+. "$ROOT/infra/local/common.sh"
 . "$ROOT/infra/local/env.sh"
 STACK=$ROOT/infra/local/stack.sh
+RUN_PG_LOG=$PG_DIR/postgres.log
 REDIS_PORT=$((16379 + ${BLOTTER_STACK_PORT_OFFSET:-0}))
 RUNID=$$_$(date +%s)
-PREFIX=${FAULTS_PREFIX:?run through tests/faults/run.sh}
+PREFIX=${FAULTS_PREFIX:-faults.$SCENARIO.$$}
 GROUP=faults.$SCENARIO.$RUNID
 DB=blotter_${SCENARIO}_$RUNID
 BASE_DSN=${BLOTTER_PG_DSN%/*}/blotter
@@ -32,10 +34,11 @@ fail() {
     failures=$((failures + 1))
 }
 . "$ROOT/tests/integration/lib_warehouse.sh"
-cp "$FAULTS_EXPECT" "$WORK/expect.tsv"
+[ -n "${FAULTS_EXPECT:-}" ] && cp "$FAULTS_EXPECT" "$WORK/expect.tsv"
 
 faults_cleanup() {
     local p
+    [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null
     for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     local wid
@@ -125,4 +128,77 @@ faults_end() {
         exit 1
     fi
     echo "$SCENARIO: ok"
+}
+
+# ---- Producer scenarios: the local Socrata-compatible server -> blotter-producer ----
+# start_server ROWS: one city (chicago) of ROWS rows; PREFIX becomes the scenario's own topics.
+start_server() {
+    local port=$((18200 + ${BLOTTER_STACK_PORT_OFFSET:-0} + RANDOM % 300))
+    export BLOTTER_SOCRATA_BASE_URL=http://127.0.0.1:$port
+    "$BUILD/blotter-socrata-server" --listen "127.0.0.1:$port" --rows "$1" --seed 31 \
+        --city chicago --log-level warn 2>"$WORK/server.log" &
+    server_pid=$!
+    up() { curl -sf "$BLOTTER_SOCRATA_BASE_URL/_admin/status" >/dev/null; }
+    wait_for 30 "the local Socrata server" up
+    PREFIX=faults.$SCENARIO.$RUNID
+}
+admin() { curl -sf -X POST "$BLOTTER_SOCRATA_BASE_URL/_admin/$1" >/dev/null || fail "admin $1"; }
+# start_producer NAME [flags]: one --once pass over chicago in the background ($ppid).
+start_producer() {
+    local name=$1
+    shift
+    "$BUILD/blotter-producer" --topic-prefix "$PREFIX" --city chicago --once --page-size 5000 \
+        --backoff-ms 200 --backoff-max-ms 2000 --log-level info "$@" >>"$WORK/$name.log" 2>&1 &
+    ppid=$!
+    pids+=("$ppid")
+}
+# messages in the scenario's incident topic (the high watermarks' sum)
+published() {
+    kcat -b "$BLOTTER_KAFKA_BROKERS" -Q -t "$PREFIX.incidents.chicago:-1" 2>/dev/null |
+        awk '{ s += $NF } END { print s + 0 }'
+}
+published_at_least() { [ "$(published)" -ge "$1" ]; }
+
+# The checks of a producer scenario: the warehouse holds exactly what the server holds (every
+# incident at the server's version), agg_hourly equals a recount, nothing in the DEFAULT
+# partition, no dead letter.
+faults_check_source() { # PHASE
+    local out src rows distinct dl
+    /usr/bin/python3 "$ROOT/tests/integration/socrata_truth.py" "$BLOTTER_SOCRATA_BASE_URL" \
+        "$ROOT/producers/cities/chicago.json" 2>"$WORK/truth.log" | sed 's/^/chicago\t/' \
+        >"$WORK/truth.tsv"
+    out=$(psql_q "$BLOTTER_PG_DSN" <<EOF
+CREATE TEMP TABLE truth (city text, incident_id text, updated_us bigint);
+\copy truth FROM '$WORK/truth.tsv'
+SELECT 'source=' || count(*) FROM truth;
+SELECT 'rows=' || count(*) || ' distinct=' || count(DISTINCT (city, incident_id))
+  FROM blotter.incidents;
+SELECT 'mismatch=' || count(*) FROM truth t FULL JOIN blotter.incidents i USING (city, incident_id)
+ WHERE i.incident_id IS NULL OR t.incident_id IS NULL
+    OR (extract(epoch FROM i.source_updated_at) * 1000000)::bigint <> t.updated_us;
+SELECT 'agg_mismatch=' || count(*) FROM (
+    SELECT city, date_trunc('hour', occurred_at, 'UTC') AS hour, category,
+           coalesce(area, '') AS area, count(*) AS n
+      FROM blotter.incidents GROUP BY 1, 2, 3, 4) r
+  FULL JOIN blotter.agg_hourly g USING (city, hour, category, area)
+ WHERE g.incidents IS DISTINCT FROM r.n;
+SELECT 'default_rows=' || count(*) FROM blotter.incidents_default;
+EOF
+    ) || {
+        fail "$1: SQL failed"
+        return
+    }
+    log "$1: $(tr '\n' ' ' <<<"$out")"
+    src=$(sed -n 's/^source=//p' <<<"$out")
+    rows=$(sed -nE 's/^rows=([0-9]+).*/\1/p' <<<"$out")
+    distinct=$(sed -nE 's/.*distinct=([0-9]+)/\1/p' <<<"$out")
+    [ "${src:-0}" -ge 200000 ] || fail "$1: the source holds only ${src:-0} incidents"
+    [ "$rows" = "$src" ] || fail "$1: $rows rows, the source holds $src"
+    [ "$rows" = "$distinct" ] || fail "$1: $rows rows but $distinct distinct incidents"
+    grep -qx 'mismatch=0' <<<"$out" || fail "$1: rows differ from the source's versions"
+    grep -qx 'agg_mismatch=0' <<<"$out" || fail "$1: agg_hourly differs from a recount"
+    grep -qx 'default_rows=0' <<<"$out" || fail "$1: rows in the DEFAULT partition"
+    dl=$(dead_letters)
+    log "$1: dead letters $dl"
+    [ "$dl" = 0 ] || fail "$1: $dl dead letters for good records"
 }

@@ -7,7 +7,7 @@
 #                  scenarios that kill brokers under producers and consumers
 # Redis and PostgreSQL stay up throughout; Kafka is put back as it was found at the end.
 # Prints one line per scenario with its duration, the tally and the total time.
-#   tests/faults/run.sh BUILD_DIR [NAME_FILTER]
+#   tests/faults/run.sh BUILD_DIR [NAME_REGEX]
 set -uo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 FILTER=${2:-}
@@ -26,7 +26,7 @@ ONE=(f_consumer_kills f_until_idle_departed f_broker_one f_postgres f_redis f_sc
 THREE=(f_three_brokers)
 
 passed=0 failed=0 failed_names=() total_start=$SECONDS
-wanted() { [ -z "$FILTER" ] || [[ $1 == *"$FILTER"* ]]; }
+wanted() { [ -z "$FILTER" ] || [[ $1 =~ $FILTER ]]; }
 scenario() { # NAME
     local name=$1 start=$SECONDS log=$LOGS/$1.log
     wanted "$name" || return 0
