@@ -49,10 +49,17 @@ struct intake {
 
 /* ---- Group membership ---- */
 
+/* Whether the group rebalances incrementally (NULL while closing: no protocol any more). */
+static bool cooperative(rd_kafka_t *rk)
+{
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    return protocol && strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 /* Take or give back parts, the way the group's protocol wants it. */
 static void reassign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool take)
 {
-    if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+    if (cooperative(rk)) {
         rd_kafka_error_t *e = take ? rd_kafka_incremental_assign(rk, parts)
                                    : rd_kafka_incremental_unassign(rk, parts);
         if (e) {
@@ -136,7 +143,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         atomic_store(&in->assigned, true);
         in->last_lag_ms = 0; /* publish the new partitions' lag soon */
-    } else if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") != 0) {
+    } else if (!cooperative(rk)) {
         atomic_store(&in->assigned, false);
     }
 }
