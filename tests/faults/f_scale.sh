@@ -28,9 +28,7 @@ sleep $((session_s + 6))
 log "SIGCONT of replica 1 at $(rows) rows"
 kill -CONT "$r1"
 noticed() { grep -q 'event=consumer.batch_fenced\|event=consumer.revoked.*lost=yes' "$WORK/r1.log"; }
-if wait_for 60 "replica 1 noticing it lost its partitions" noticed; then
-    grep 'event=consumer.frozen\|event=consumer.batch_fenced\|lost=yes' "$WORK/r1.log" | sed 's/^/    /'
-fi
+wait_for 60 "replica 1 noticing it lost its partitions" noticed
 rejoined() { [ "$(grep -c 'event=consumer.assigned' "$WORK/r1.log")" -ge 2 ]; }
 wait_for 60 "replica 1 rejoining" rejoined
 log "feeding a second round of updates at $(rows) rows"
@@ -47,6 +45,8 @@ log "round 2 fed; replica 0 alone hands over to --until-idle 10 (the same static
 kill -TERM "$r0"
 wait_exit "$r0" 60 || fail "replica 0 exit $?"
 grep -h 'event=consumer.done' "$WORK"/r*.log
+log "what the frozen replica did when it woke up:"
+grep 'event=consumer.frozen\|event=consumer.batch_fenced\|lost=yes' "$WORK/r1.log" | sed 's/^/    /'
 finish_until_idle final 10
 faults_check "after scaling 1 -> 3 -> 1 and a replica frozen past its session"
 faults_end
