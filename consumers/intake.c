@@ -44,22 +44,48 @@ struct intake {
     atomic_bool watch_stop;
     pthread_t watch;
     bool watching;
-    bool closing; /* rd_kafka_consumer_close commits what was stored itself */
+    bool closing;     /* rd_kafka_consumer_close commits what was stored itself */
+    bool cooperative; /* the group's protocol at the last rebalance */
+    long commit_interval_ms;
+    int64_t last_commit_ms;
+    bool uncommitted; /* offsets stored since the last commit */
 };
+
+/* Commit the stored offsets of the assignment (async: the reply is only logged), unless it was
+ * lost: that commit would carry an empty member id. */
+static void commit_stored(struct intake *in, bool sync)
+{
+    if (in->replay || !in->uncommitted || rd_kafka_assignment_lost(in->rk)) {
+        return;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, NULL, sync ? 0 : 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        log_emit_limited(LOG_WARN, "consumer.commit", 10, "error=%s", rd_kafka_err2name(err));
+        return;
+    }
+    in->uncommitted = false;
+    in->last_commit_ms = mono_ms();
+}
 
 /* ---- Group membership ---- */
 
-/* Whether the group rebalances incrementally (NULL while closing: no protocol any more). */
-static bool cooperative(rd_kafka_t *rk)
+/* Whether the group rebalances incrementally. Never asked while closing: there
+ * rd_kafka_rebalance_protocol() may return NULL or hang (librdkafka #4041); the answer of the
+ * last rebalance holds. */
+static bool cooperative(struct intake *in)
 {
-    const char *protocol = rd_kafka_rebalance_protocol(rk);
-    return protocol && strcmp(protocol, "COOPERATIVE") == 0;
+    if (!in->closing) {
+        const char *protocol = rd_kafka_rebalance_protocol(in->rk);
+        in->cooperative = protocol && strcmp(protocol, "COOPERATIVE") == 0;
+    }
+    return in->cooperative;
 }
 
 /* Take or give back parts, the way the group's protocol wants it. */
-static void reassign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool take)
+static void reassign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool take,
+                     bool incremental)
 {
-    if (cooperative(rk)) {
+    if (incremental) {
         rd_kafka_error_t *e = take ? rd_kafka_incremental_assign(rk, parts)
                                    : rd_kafka_incremental_unassign(rk, parts);
         if (e) {
@@ -136,14 +162,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         log_info("consumer.assigned", "partitions=%d", parts->cnt);
     }
-    reassign(rk, parts, take);
+    bool incremental = cooperative(in);
+    reassign(rk, parts, take, incremental);
     if (take) {
         if (in->paused) {
             rd_kafka_pause_partitions(rk, parts); /* newly assigned ones wait too */
         }
         atomic_store(&in->assigned, true);
         in->last_lag_ms = 0; /* publish the new partitions' lag soon */
-    } else if (!cooperative(rk)) {
+    } else if (!incremental) {
         atomic_store(&in->assigned, false);
     }
 }
@@ -242,16 +269,20 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
             goto fail;
         }
     }
-    /* A replay commits nothing: the live group's offsets are never touched. */
+    /* Offsets are committed by the intake itself (commit_stored), never by librdkafka's
+     * auto-commit: librdkafka up to 2.x commits the offsets of a lost assignment when it
+     * revokes them after a session timeout, and for a static member the broker answers
+     * FENCED_INSTANCE_ID, which librdkafka raises as fatal (librdkafka #5585). A replay
+     * commits nothing: the live group's offsets are never touched. */
     if (rd_kafka_conf_set(conf, "group.id", set->group, errstr, n) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, n) !=
             RD_KAFKA_CONF_OK ||
         (*in->instance_id && rd_kafka_conf_set(conf, "group.instance.id", in->instance_id, errstr,
                                                n) != RD_KAFKA_CONF_OK) ||
-        (set->replay &&
-         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, n) != RD_KAFKA_CONF_OK)) {
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, n) != RD_KAFKA_CONF_OK) {
         goto fail;
     }
+    in->commit_interval_ms = conf_long(conf, "auto.commit.interval.ms", 1000);
     long session_ms = conf_long(conf, "session.timeout.ms", 45000);
     in->freeze_ms = session_ms / 2 > 2000 ? session_ms / 2 : 2000;
     in->settle_ms = 2 * conf_long(conf, "heartbeat.interval.ms", 3000);
@@ -291,6 +322,7 @@ void intake_destroy(struct intake *in)
     drop_carried(in, NULL); /* never stored: re-read after a restart */
     free(in->carry);
     /* Commits what was stored (only committed batches), leaves the group. */
+    commit_stored(in, true);
     in->closing = true;
     rd_kafka_consumer_close(in->rk);
     rd_kafka_destroy(in->rk);
@@ -546,6 +578,7 @@ void intake_store(struct intake *in, const struct batch *b)
         st->offset = offs->elems[i].offset;
     }
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(in->rk, offs);
+    in->uncommitted = true;
     if (err) {
         /* Partitions revoked meanwhile: their new owner re-reads them (writes are idempotent). */
         log_emit_limited(LOG_INFO, "consumer.offsets_store", 10, "error=%s",
@@ -584,6 +617,9 @@ static void update_lag(struct intake *in)
 void intake_tick(struct intake *in)
 {
     int64_t now = mono_ms();
+    if (now - in->last_commit_ms >= in->commit_interval_ms) {
+        commit_stored(in, false);
+    }
     if (now - in->last_lag_ms >= 2000) {
         update_lag(in);
         in->last_lag_ms = now;
@@ -712,11 +748,8 @@ enum err_class intake_progress(struct intake *in, struct intake_progress *p, cha
     enum err_class cls = ERR_TRANSIENT;
     memset(p, 0, sizeof(*p));
     /* What we stored goes to the group first: "done" is about committed offsets. */
-    rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, NULL, 0);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        err_set(errstr, n, "commit: %s", rd_kafka_err2str(err));
-        goto done;
-    }
+    commit_stored(in, true);
+    rd_kafka_resp_err_t err;
     if ((err = rd_kafka_metadata(in->rk, 1, NULL, &md, 10000))) {
         err_set(errstr, n, "metadata: %s", rd_kafka_err2str(err));
         goto done;

@@ -4,13 +4,18 @@
 # continued. The group gives the stopped replica's partitions to the others; when it wakes up
 # with a batch in hand it must not apply it (the warehouse fence refuses the COMMIT: a gap in
 # its own clock as long as half the session means the group may have moved on), and it rejoins.
-# For the scale-down to happen under load a second round of updates is fed meanwhile (this
-# scenario is the last one to read the runner's data set). The last replica hands over to
-# `--until-idle 10`, which must exit 0 with everything in.
+# It feeds a data set of its own (the runner's, in topics of its own), so that a second round
+# of updates can arrive while it scales down. The last replica hands over to `--until-idle 10`,
+# which must exit 0 with everything in.
 # Usage: tests/faults/f_scale.sh BUILD_DIR   (through tests/faults/run.sh)
 . "$(dirname "$0")/lib.sh"
 session_s=$((BLOTTER_KAFKA_SESSION_TIMEOUT_MS / 1000))
+PREFIX=faults.$SCENARIO.$RUNID
 expected=$(expected_rows)
+for round in 0 1; do
+    "$BUILD/tests/it_consumer_feed" "$PREFIX" faults "$expected" 5 "$round" --partitions 6 \
+        >>"$WORK/feed.log" 2>&1 || fail "feeding round $round"
+done
 start_consumer r0
 r0=$cpid
 wait_rows $((expected / 10))

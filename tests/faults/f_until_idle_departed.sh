@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fault scenario: `--until-idle` while partitions are held by departed members. Dynamic
-# membership (--group-instance-id none) and 25 s sessions: three consumers are SIGKILLed in a
-# row, so the group keeps three dead members until their sessions expire. The last run,
+# membership (--group-instance-id none) and 20 s sessions: three members sharing the partitions
+# are SIGKILLed together, so the group keeps three dead members until their sessions expire. The last run,
 # `--until-idle 8`, must say it waits (log and /readyz) instead of exiting on a quiet moment,
 # and exit 0 with the whole backlog in. Before that, `--until-idle-max` (live group and
 # --replay) must exit 1 when the group cannot be done in time.
 # Usage: tests/faults/f_until_idle_departed.sh BUILD_DIR   (through tests/faults/run.sh)
 . "$(dirname "$0")/lib.sh"
-export BLOTTER_KAFKA_SESSION_TIMEOUT_MS=25000
+export BLOTTER_KAFKA_SESSION_TIMEOUT_MS=20000
 expected=$(expected_rows)
 
 start_consumer bounded --group-instance-id none --until-idle 1 --until-idle-max 3
@@ -22,13 +22,18 @@ rc=$?
 log "--replay --until-idle-max 2: exit $rc"
 [ "$rc" = 1 ] || fail "--replay --until-idle-max: exit $rc, want 1"
 
+log "three dynamic members, SIGKILLed together mid-run"
+killed=()
 for k in 1 2 3; do
-    at=$(rows)
     start_consumer "kill$k" --group-instance-id none
-    wait_rows $((at + expected / 20)) || break
-    kill -9 "$cpid" && wait "$cpid" 2>/dev/null
-    log "SIGKILLed dynamic member $k at $(rows) rows"
+    killed+=("$cpid")
 done
+all_assigned() { [ "$(cat "$WORK"/kill*.log | grep -c 'event=consumer.assigned partitions=2')" -ge 3 ]; }
+wait_for 120 "three members sharing the partitions" all_assigned
+wait_rows $(($(rows) + expected / 10))
+kill -9 "${killed[@]}"
+wait "${killed[@]}" 2>/dev/null
+log "SIGKILLed three dynamic members at $(rows) rows"
 
 port=$((18500 + ${BLOTTER_STACK_PORT_OFFSET:-0} + RANDOM % 200))
 start_consumer final --group-instance-id none --until-idle 8 --until-idle-max 600 \

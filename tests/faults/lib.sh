@@ -154,8 +154,12 @@ start_producer() {
 }
 # messages in the scenario's incident topic (the high watermarks' sum)
 published() {
-    kcat -b "$BLOTTER_KAFKA_BROKERS" -Q -t "$PREFIX.incidents.chicago:-1" 2>/dev/null |
-        awk '{ s += $NF } END { print s + 0 }'
+    local topic=$PREFIX.incidents.chicago args
+    args=$(kcat -b "$BLOTTER_KAFKA_BROKERS" -L -t "$topic" 2>/dev/null |
+        sed -n "s/^ *partition \([0-9]*\),.*/-t $topic:\1:-1/p")
+    [ -n "$args" ] || { echo 0; return; }
+    # shellcheck disable=SC2086
+    kcat -b "$BLOTTER_KAFKA_BROKERS" -Q $args 2>/dev/null | awk '{ s += $NF } END { print s + 0 }'
 }
 published_at_least() { [ "$(published)" -ge "$1" ]; }
 

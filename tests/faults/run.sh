@@ -21,24 +21,49 @@ export BLOTTER_TEST_OUT=$LOGS
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 N=${FAULTS_N:-200000}
-ONE=(f_consumer_kills f_until_idle_departed f_broker_one f_postgres f_redis f_scale
-    f_producer_broker_down)
+# One broker: first the scenarios that kill consumers, Redis or PostgreSQL, side by side (each
+# has its own database and group; a fault of a shared service only makes the others wait, and
+# their end checks still hold); then, one at a time, those that kill the broker.
+TOGETHER=(f_consumer_kills f_until_idle_departed f_postgres f_redis f_scale)
+ALONE=(f_broker_one f_producer_broker_down)
 THREE=(f_three_brokers)
 
 passed=0 failed=0 failed_names=() total_start=$SECONDS
 wanted() { [ -z "$FILTER" ] || [[ $1 =~ $FILTER ]]; }
-scenario() { # NAME
-    local name=$1 start=$SECONDS log=$LOGS/$1.log
-    wanted "$name" || return 0
-    if bash "$ROOT/tests/faults/$name.sh" "$BUILD" >"$log" 2>&1; then
+# run_one NAME: the scenario, its exit code and duration into $LOGS/NAME.result
+run_one() {
+    local start=$SECONDS rc=0
+    bash "$ROOT/tests/faults/$1.sh" "$BUILD" >"$LOGS/$1.log" 2>&1 || rc=$?
+    echo "$rc $((SECONDS - start))" >"$LOGS/$1.result"
+}
+report() { # NAME
+    local rc took
+    read -r rc took <"$LOGS/$1.result"
+    if [ "$rc" = 0 ]; then
         passed=$((passed + 1))
-        printf '  PASS  %-28s %4ss\n' "$name" $((SECONDS - start))
+        printf '  PASS  %-28s %4ss\n' "$1" "$took"
     else
         failed=$((failed + 1))
-        failed_names+=("$name")
-        printf '  FAIL  %-28s %4ss   (log: %s)\n' "$name" $((SECONDS - start)) "$log"
-        tail -n 25 "$log" | sed 's/^/        | /'
+        failed_names+=("$1")
+        printf '  FAIL  %-28s %4ss   (log: %s)\n' "$1" "$took" "$LOGS/$1.log"
+        grep -v '^ts=' "$LOGS/$1.log" | tail -n 25 | sed 's/^/        | /'
     fi
+}
+scenario() { # NAME: alone
+    wanted "$1" || return 0
+    run_one "$1"
+    report "$1"
+}
+side_by_side() { # NAME...: together, reported in order
+    local n started=() t=$SECONDS
+    for n in "$@"; do
+        wanted "$n" || continue
+        run_one "$n" &
+        started+=("$n")
+    done
+    wait
+    for n in "${started[@]}"; do report "$n"; done
+    [ ${#started[@]} -gt 1 ] && echo "  (side by side: $((SECONDS - t))s)"
 }
 any_wanted() {
     local n
@@ -70,12 +95,13 @@ feed() {
 was_nodes=$KAFKA_NODES
 "$STACK" status >/dev/null || die "the local stack is not up (make up)"
 echo "fault scenarios ($N incidents each; logs: $LOGS)"
-if any_wanted "${ONE[@]}"; then
+if any_wanted "${TOGETHER[@]}" "${ALONE[@]}"; then
     t=$SECONDS
     kafka 1
     feed one
     echo "  one broker: data set fed in $((SECONDS - t))s"
-    for s in "${ONE[@]}"; do scenario "$s"; done
+    side_by_side "${TOGETHER[@]}"
+    for s in "${ALONE[@]}"; do scenario "$s"; done
 fi
 if any_wanted "${THREE[@]}"; then
     t=$SECONDS
