@@ -34,7 +34,8 @@ struct intake {
     int64_t last_lag_ms; /* 0: publish the lag at the next tick (new partitions) */
     /* Ownership (intake.h): the generation, our stored offsets (committed on a revocation) */
     atomic_uint_fast64_t gen;
-    rd_kafka_topic_partition_list_t *stored;
+    rd_kafka_topic_partition_list_t *owned;  /* what the last rebalance gave us and kept */
+    rd_kafka_topic_partition_list_t *stored; /* next offsets of applied batches, owned only */
     /* Static membership: the id, and the lock that reserves its slot (-1: none) */
     char instance_id[300];
     int slot_fd;
@@ -51,14 +52,16 @@ struct intake {
     bool uncommitted; /* offsets stored since the last commit */
 };
 
-/* Commit the stored offsets of the assignment (async: the reply is only logged), unless it was
- * lost: that commit would carry an empty member id. */
+/* Commit the offsets of applied batches of the partitions we own (async: the reply is only
+ * logged; sync: whatever was committed before, again). Nothing after a lost assignment: until the
+ * next one, a commit would carry a member id the group no longer knows. */
 static void commit_stored(struct intake *in, bool sync)
 {
-    if (in->replay || !in->uncommitted || rd_kafka_assignment_lost(in->rk)) {
+    if (in->replay || (!sync && !in->uncommitted) || !in->stored->cnt ||
+        rd_kafka_assignment_lost(in->rk)) {
         return;
     }
-    rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, NULL, sync ? 0 : 1);
+    rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, in->stored, sync ? 0 : 1);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         log_emit_limited(LOG_WARN, "consumer.commit", 10, "error=%s", rd_kafka_err2name(err));
         return;
@@ -158,6 +161,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             commit_revoked(in, parts); /* a lost assignment's commit would be refused */
         }
         forget_stored(in, parts);
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_list_del(in->owned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        }
         log_info("consumer.revoked", "partitions=%d lost=%s", parts->cnt, lost ? "yes" : "no");
     } else {
         log_info("consumer.assigned", "partitions=%d", parts->cnt);
@@ -165,6 +172,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool incremental = cooperative(in);
     reassign(rk, parts, take, incremental);
     if (take) {
+        for (int i = 0; i < parts->cnt; i++) {
+            if (!rd_kafka_topic_partition_list_find(in->owned, parts->elems[i].topic,
+                                                    parts->elems[i].partition)) {
+                rd_kafka_topic_partition_list_add(in->owned, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+            }
+        }
         if (in->paused) {
             rd_kafka_pause_partitions(rk, parts); /* newly assigned ones wait too */
         }
@@ -257,6 +271,7 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
     in->also_poll = also_poll;
     in->slot_fd = -1;
     in->stored = rd_kafka_topic_partition_list_new(16);
+    in->owned = rd_kafka_topic_partition_list_new(16);
     conf = kafka_conf_new(KAFKA_CONSUMER, set->svc.brokers, environ, errstr, n);
     if (!conf) {
         goto fail;
@@ -306,6 +321,7 @@ fail:
         close(in->slot_fd);
     }
     rd_kafka_topic_partition_list_destroy(in->stored);
+    rd_kafka_topic_partition_list_destroy(in->owned);
     free(in);
     return NULL;
 }
@@ -328,6 +344,7 @@ void intake_destroy(struct intake *in)
     rd_kafka_destroy(in->rk);
     replay_destroy(in->replay);
     rd_kafka_topic_partition_list_destroy(in->stored);
+    rd_kafka_topic_partition_list_destroy(in->owned);
     if (in->slot_fd >= 0) {
         close(in->slot_fd); /* after leaving: the next process with this slot is a new member */
     }
@@ -436,6 +453,11 @@ static bool take_message(struct intake *in, rd_kafka_message_t *rkm)
             log_emit_limited(LOG_WARN, "consumer.error", 10, "error=%s",
                              LQ(rd_kafka_message_errstr(rkm)));
         }
+        return false;
+    }
+    if (!in->replay && !rd_kafka_topic_partition_list_find(in->owned, rd_kafka_topic_name(rkm->rkt),
+                                                           rkm->partition)) {
+        /* Still fetched while a revocation completes: its new owner reads it. */
         return false;
     }
     if (in->replay) {
@@ -568,7 +590,14 @@ void intake_store(struct intake *in, const struct batch *b)
             p->offset = rkm->offset + 1;
         }
     }
-    for (int i = 0; i < offs->cnt; i++) { /* what a revocation commits */
+    for (int i = 0; i < offs->cnt; i++) {
+        if (!rd_kafka_topic_partition_list_find(in->owned, offs->elems[i].topic,
+                                                offs->elems[i].partition)) {
+            /* Revoked meanwhile: its new owner re-reads it (writes are idempotent). */
+            log_emit_limited(LOG_INFO, "consumer.offsets_not_ours", 10, "topic=%s partition=%d",
+                             LQ(offs->elems[i].topic), offs->elems[i].partition);
+            continue;
+        }
         rd_kafka_topic_partition_t *st = rd_kafka_topic_partition_list_find(
             in->stored, offs->elems[i].topic, offs->elems[i].partition);
         if (!st) {
@@ -576,13 +605,7 @@ void intake_store(struct intake *in, const struct batch *b)
                                                    offs->elems[i].partition);
         }
         st->offset = offs->elems[i].offset;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(in->rk, offs);
-    in->uncommitted = true;
-    if (err) {
-        /* Partitions revoked meanwhile: their new owner re-reads them (writes are idempotent). */
-        log_emit_limited(LOG_INFO, "consumer.offsets_store", 10, "error=%s",
-                         rd_kafka_err2name(err));
+        in->uncommitted = true;
     }
     rd_kafka_topic_partition_list_destroy(offs);
 }

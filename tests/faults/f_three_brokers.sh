@@ -16,13 +16,15 @@
     faults_end
 }
 start_server 200000
+
+# 1. the producer SIGKILLed mid-pass (the replicas start once its topic exists: a member whose
+# pattern matched nothing would wait for its next metadata refresh)
+start_producer p1 --page-size 2000
+wait_for 60 "the first messages" published_at_least 1
 start_consumer r0
 r0=$cpid
 start_consumer r1
 r1=$cpid
-
-# 1. the producer SIGKILLed mid-pass
-start_producer p1 --page-size 2000
 wait_for 120 "the first pass mid-way" published_at_least 60000
 log "SIGKILL of the producer at $(published) messages"
 kill -9 "$ppid"
