@@ -3,7 +3,8 @@
  *   intake (consumers/intake.c: consume, rebalance, pause, carry)
  *     -> batch (consumers/batch.c): decode -> seen? (seen.c) -> upsert + aggregate, one
  *        transaction (warehouse.c) -> dead letters acknowledged (dlq.c) -> mark seen
- *     -> store offsets (committed by librdkafka's auto-commit: stored offsets only)
+ *     -> store offsets (the intake commits them every auto.commit.interval.ms, and before it
+ *        gives partitions away)
  *
  * --replay reads a range of message timestamps under a group of its own and commits nothing
  * (consumers/replay.c). This file only sets the stages up, runs the loop and tears down. */
@@ -34,7 +35,7 @@ extern char **environ;
 /* What --until-idle waits for, for /readyz (written by the main thread, read by the server's). */
 static struct {
     pthread_mutex_t mu;
-    char text[300];
+    char text[512];
 } waiting = {PTHREAD_MUTEX_INITIALIZER, ""};
 
 static void set_waiting(const char *text)
@@ -103,12 +104,26 @@ static void check_default_partition(struct consumer *c)
 static bool group_done(struct consumer *c, int64_t now, int64_t *last_log_ms)
 {
     struct intake_progress p;
-    char errstr[512], text[300];
+    char errstr[512], text[512];
     if (intake_progress(c->intake, &p, errstr, sizeof(errstr)) != ERR_OK) {
-        snprintf(text, sizeof(text), "until-idle: cannot measure the group's progress: %.200s",
+        /* Typically while the group rebalances (the coordinator answers no offset fetch) or
+         * Kafka is away: not done, and when no partition is ours, others hold them. */
+        bool none = !intake_assigned(c->intake);
+        snprintf(text, sizeof(text),
+                 "until-idle: waiting; %s; the group's progress cannot be "
+                 "measured: %.160s",
+                 none ? "no partition is ours (held by other members, departed ones until their "
+                        "sessions expire, or by nobody during a rebalance)"
+                      : "some partitions are ours",
                  errstr);
         set_waiting(text);
-        log_emit_limited(LOG_WARN, "consumer.progress_unknown", 10, "error=%s", LQ(errstr));
+        if (now - *last_log_ms >= 10000) {
+            log_info("consumer.waiting",
+                     "partitions_ours=%s error=%s note=\"not done: progress "
+                     "unknown\"",
+                     none ? "none" : "some", LQ(errstr));
+            *last_log_ms = now;
+        }
         return false;
     }
     if (p.behind == 0) {

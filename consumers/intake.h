@@ -1,7 +1,8 @@
 /* The consumer's intake: the librdkafka consumer of the city topics, its group membership
  * (rebalances, static membership through the properties), pausing while the warehouse is
- * down, filling batches, lag metrics and storing offsets. For --replay it reads the planned
- * ranges (consumers/replay.h) under a group of its own and stores nothing.
+ * down, filling batches, lag metrics, storing and committing offsets (its own commits of the
+ * partitions it owns, never librdkafka's auto-commit). For --replay it reads the planned ranges
+ * (consumers/replay.h) under a group of its own and stores nothing.
  *
  * Everything polled while the partitions are paused (or while waiting) is carried into the next
  * batch, so nothing is dropped and the group never evicts us for not polling. */
@@ -37,10 +38,11 @@ void intake_collect(struct intake *in, struct batch *b);
 void intake_wait(struct intake *in, long ms);
 /* Pause or resume every assigned partition (idempotent). */
 void intake_pause(struct intake *in, bool paused);
-/* The batch is done: store each partition's next offset (a replay only notes its progress). */
+/* The batch is done: store each owned partition's next offset, committed at the next tick (a
+ * replay only notes its progress). */
 void intake_store(struct intake *in, const struct batch *b);
-/* Every turn of the main loop: publishes the lag per partition every 2 s (at once after an
- * assignment). */
+/* Every turn of the main loop: commits what was stored (every auto.commit.interval.ms) and
+ * publishes the lag per partition every 2 s (at once after an assignment). */
 void intake_tick(struct intake *in);
 
 /* ---- Ownership ----

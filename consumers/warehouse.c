@@ -430,6 +430,15 @@ static enum err_class ensure_months(struct warehouse *wh, const struct warehouse
     const char *params[1] = {arr.p};
     PGresult *res = PQexecPrepared(wh->pg, "ensure_months", 1, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && (strcmp(state, "42P07") == 0 || strcmp(state, "23505") == 0)) {
+            /* Another replica created the same month at the same moment (duplicate_table, or
+             * the unique index of pg_type): it exists now; the retry finds it. */
+            err_set(errstr, errstr_size, "ensure partitions: created concurrently (%s)", state);
+            PQclear(res);
+            cls = ERR_TRANSIENT;
+            goto done;
+        }
         cls = fail(wh, res, "ensure partitions", errstr, errstr_size);
         goto done;
     }

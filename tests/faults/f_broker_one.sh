@@ -17,9 +17,6 @@ for k in 1 2; do
     "$STACK" kafka-start 1 || fail "the broker did not come back"
     log "broker back"
 done
-wait_exit "$consumer" 600
-rc=$?
-[ "$rc" = 0 ] || fail "consumer exit $rc"
-grep 'event=consumer.done' "$WORK/run.log" | tail -1
+expect_done "$consumer" run
 faults_check "after two broker SIGKILLs mid-pass"
 faults_end

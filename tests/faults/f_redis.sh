@@ -15,9 +15,6 @@ log "restarting Redis at $(rows) rows"
 "$STACK" redis-down >/dev/null
 sleep 3
 "$STACK" redis-up >/dev/null || fail "redis-up"
-wait_exit "$consumer" 600
-rc=$?
-[ "$rc" = 0 ] || fail "consumer exit $rc"
-grep 'event=consumer.done' "$WORK/run.log" | tail -1
+expect_done "$consumer" run
 faults_check "after Redis flushed and restarted mid-run"
 faults_end

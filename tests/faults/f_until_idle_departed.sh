@@ -46,9 +46,6 @@ if wait_for 60 "consumer.waiting while departed members hold partitions" waiting
     log "/readyz: $body"
     grep -q 'waiting for' <<<"$body" || fail "/readyz does not say what it waits for"
 fi
-wait_exit "$final" 600
-rc=$?
-[ "$rc" = 0 ] || fail "final --until-idle 8: exit $rc"
-grep 'event=consumer.done' "$WORK/final.log" | tail -1
+expect_done "$final" final
 faults_check "--until-idle after three departed dynamic members"
 faults_end

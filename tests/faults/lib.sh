@@ -97,15 +97,20 @@ wait_exit() {
     wait "$pid"
 }
 
+# expect_done PID NAME: the consumer must exit 0 (within 10 minutes); prints its last line.
+expect_done() {
+    wait_exit "$1" 600
+    local rc=$?
+    [ "$rc" = 0 ] || fail "$2: exit $rc"
+    grep 'event=consumer.done' "$WORK/$2.log" | tail -1
+}
+
 # The last consumer, run with --until-idle: it must exit 0 only with the whole backlog in.
 finish_until_idle() { # NAME IDLE_S [flags...]
-    local name=$1 idle=$2 rc
+    local name=$1 idle=$2
     shift 2
     start_consumer "$name" --until-idle "$idle" --until-idle-max 600 "$@"
-    wait_exit "$cpid" 620
-    rc=$?
-    [ "$rc" = 0 ] || fail "$name: --until-idle exited $rc"
-    grep 'event=consumer.done' "$WORK/$name.log" | tail -1
+    expect_done "$cpid" "$name"
 }
 
 dead_letters() { # messages in the data set's dead-letter topic
@@ -180,13 +185,7 @@ SELECT 'rows=' || count(*) || ' distinct=' || count(DISTINCT (city, incident_id)
 SELECT 'mismatch=' || count(*) FROM truth t FULL JOIN blotter.incidents i USING (city, incident_id)
  WHERE i.incident_id IS NULL OR t.incident_id IS NULL
     OR (extract(epoch FROM i.source_updated_at) * 1000000)::bigint <> t.updated_us;
-SELECT 'agg_mismatch=' || count(*) FROM (
-    SELECT city, date_trunc('hour', occurred_at, 'UTC') AS hour, category,
-           coalesce(area, '') AS area, count(*) AS n
-      FROM blotter.incidents GROUP BY 1, 2, 3, 4) r
-  FULL JOIN blotter.agg_hourly g USING (city, hour, category, area)
- WHERE g.incidents IS DISTINCT FROM r.n;
-SELECT 'default_rows=' || count(*) FROM blotter.incidents_default;
+$RECOUNT_SQL
 EOF
     ) || {
         fail "$1: SQL failed"
