@@ -75,6 +75,11 @@ kafka() {
     local v=${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
     if [ "$KAFKA_NODES" != "$1" ]; then
         "$STACK" kafka-down >/dev/null
+        # A node that outlived its SIGTERM was SIGKILLed: give its port a moment to close.
+        local i
+        for i in $(seq 1 3); do
+            for _ in $(seq 1 100); do port_busy $((KAFKA_PORT + 2 * (i - 1))) || break; sleep 0.3; done
+        done
         KAFKA_VERSION=$v KAFKA_NODES=$1 "$STACK" kafka-up 2>&1 | grep -v '^$' || true
         KAFKA_NODES=$1
     fi
