@@ -5,6 +5,7 @@
 #   make up KAFKA_NODES=3 KAFKA_VERSION=4.1.1   a three-node Kafka cluster, another release
 #   make SANITIZE=address,undefined test   the same under AddressSanitizer and UBSan
 #   make test-san   unit and quicker integration tests under the sanitizers, in build-san/
+#   make test-faults   the fault scenarios (tests/faults/): kills of every part, one and three brokers
 #   make WERROR=0   do not turn warnings into errors (packagers)
 #   make fuzz FUZZ_S=N   each libFuzzer harness of tests/fuzz/ for N seconds (clang-14, build-fuzz/)
 #   make fuzz-regress    every harness over its corpus plus a short exploration (CI)
@@ -57,8 +58,8 @@ PROGRAMS := $(if $(wildcard producers/producer_main.c),$(BUILD)/blotter-producer
             $(if $(wildcard consumers/consumer_main.c),$(BUILD)/blotter-consumer) \
             $(if $(wildcard tests/server/server_main.c),$(BUILD)/blotter-socrata-server)
 
-.PHONY: all programs deps test test-san unit integration up down status demo run bench bench-peer clean \
-        format check-format fuzz fuzz-regress fuzz-build fuzz-bins \
+.PHONY: all programs deps test test-san test-faults unit integration up down status demo run bench \
+        bench-peer clean format check-format fuzz fuzz-regress fuzz-build fuzz-bins \
         docs
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -139,6 +140,13 @@ test-san: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-san all
 	@$(MAKE) --no-print-directory up
 	@tests/run.sh build-san fast
+
+# The fault scenarios (tests/faults/run.sh; the README's reliability section): about 15 minutes.
+# Kafka is switched to three nodes for the last ones and put back as it was.
+test-faults: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory up
+	@tests/faults/run.sh $(BUILD)
 
 unit: all
 	@tests/run.sh $(BUILD) unit

@@ -13,7 +13,7 @@
 
 struct httpd {
     struct MHD_Daemon *daemon;
-    bool (*ready)(void *arg);
+    bool (*ready)(void *arg, char *note, size_t note_size);
     void *arg;
     int port;
 };
@@ -74,15 +74,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return reply(conn, 200, "text/plain", "ok\n", 3, MHD_RESPMEM_PERSISTENT);
     }
     if (strcmp(url, "/readyz") == 0) {
-        bool ok = !h->ready || h->ready(h->arg);
-        return reply(conn, ok ? 200 : 503, "text/plain", ok ? "ready\n" : "not ready\n",
-                     ok ? 6 : 10, MHD_RESPMEM_PERSISTENT);
+        char note[512] = "";
+        bool ok = !h->ready || h->ready(h->arg, note, sizeof(note));
+        char body[600];
+        int len = snprintf(body, sizeof(body), "%s%s%s\n", ok ? "ready" : "not ready",
+                           *note ? ": " : "", note);
+        return reply(conn, ok ? 200 : 503, "text/plain", body,
+                     len < (int)sizeof(body) ? (size_t)len : sizeof(body) - 1,
+                     MHD_RESPMEM_MUST_COPY);
     }
     return reply(conn, 404, "text/plain", "not found\n", 10, MHD_RESPMEM_PERSISTENT);
 }
 
-struct httpd *httpd_start(const char *listen, bool (*ready)(void *arg), void *arg, char *errstr,
-                          size_t errstr_size)
+struct httpd *httpd_start(const char *listen,
+                          bool (*ready)(void *arg, char *note, size_t note_size), void *arg,
+                          char *errstr, size_t errstr_size)
 {
     char host[256];
     int port;

@@ -103,7 +103,10 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
         {"queued.max.messages.kbytes", "4096"},
         {"fetch.max.bytes", "4194304"},
         {"max.partition.fetch.bytes", "524288"},
-        {"session.timeout.ms", "30000"},
+        /* With static membership (the consumer's default) a member that restarts within the
+         * session keeps its partitions without a rebalance; one that is gone for good holds them
+         * this long. 45 s covers a crash-restart and a rolling update; see the README. */
+        {"session.timeout.ms", "45000"},
         {"max.poll.interval.ms", "300000"},
     };
     const char *(*defaults)[2] = role == KAFKA_PRODUCER ? producer_defaults : consumer_defaults;

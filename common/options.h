@@ -92,8 +92,13 @@
       "Longest wait to fill a batch")                                                              \
     X(SEEN_BUCKETS, "seen_buckets", OPT_INT, "4096", "1..16777216", P_CONSUMER, 0,                 \
       "Redis hashes per city in the seen-set (about incidents/400)")                               \
+    X(GROUP_INSTANCE_ID, "group_instance_id", OPT_STRING, "", "", P_CONSUMER, 0,                   \
+      "Static group membership id (group.instance.id); default <hostname>-<slot>, none: dynamic")  \
     X(UNTIL_IDLE_S, "until_idle", OPT_INT, "0", "0..86400", P_CONSUMER, F_CLI,                     \
-      "Exit after this many seconds with nothing new (0: run forever)")                            \
+      "Exit 0 once the group is done (every partition committed to its end) and nothing new "      \
+      "arrived for this many seconds (0: run forever)")                                            \
+    X(UNTIL_IDLE_MAX_S, "until_idle_max", OPT_INT, "0", "0..604800", P_CONSUMER, F_CLI,            \
+      "With --until-idle or --replay: exit 1 when not done after this many seconds (0: no bound)") \
     X(REPLAY, "replay", OPT_BOOL, "false", "", P_CONSUMER, F_CLI,                                  \
       "Reprocess a time range under a group of its own")                                           \
     X(FROM, "from", OPT_TIME, "", "", P_CONSUMER, F_CLI, "Replay: first Kafka timestamp")          \

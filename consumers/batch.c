@@ -133,6 +133,9 @@ static enum err_class write_slots(struct consumer *c, struct slot **slots, size_
             c->stats->t_unchanged += counts.unchanged;
             break;
         }
+        if (cls == ERR_TRANSIENT && c->fenced) {
+            break; /* rolled back: see batch_process */
+        }
         if (cls == ERR_TRANSIENT) {
             atomic_store(&c->wh_ok, false);
             metric_add(c->stats->retries, 1);
@@ -143,6 +146,10 @@ static enum err_class write_slots(struct consumer *c, struct slot **slots, size_
             intake_wait(c->intake, wait);
             if (stop_requested) {
                 log_info("consumer.batch_abandoned", "records=%zu", n);
+                break;
+            }
+            if (!intake_batch_owned(c->intake, c->batch_gen)) {
+                c->fenced = true; /* revoked while we waited */
                 break;
             }
             continue;
@@ -246,17 +253,36 @@ static void observe_freshness(struct consumer *c, const struct batch *b)
     }
 }
 
+/* The warehouse's last question before COMMIT. */
+static bool still_ours(void *arg)
+{
+    struct consumer *c = arg;
+    if (!intake_batch_owned(c->intake, c->batch_gen)) {
+        c->fenced = true;
+    }
+    return !c->fenced;
+}
+
 enum err_class batch_process(struct consumer *c, struct batch *b)
 {
     int64_t start = mono_ms();
     enum err_class cls;
     size_t dead = 0;
 
+    c->batch_gen = b->gen;
+    c->fenced = !intake_batch_owned(c->intake, b->gen);
+    warehouse_set_fence(c->wh, still_ours, c);
+    if (c->fenced) {
+        goto fenced;
+    }
     decode_all(c, b);
     int64_t t_decoded = mono_ms();
     seen_filter(c, b);
     int64_t t_seen = mono_ms();
     cls = write_batch(c, b);
+    if (c->fenced) {
+        goto fenced;
+    }
     if (cls == ERR_OK) {
         cls = dlq_send_batch(c->dlq, b, c->intake, &dead);
         metric_add(c->stats->dead_letters, (double)dead);
@@ -279,4 +305,11 @@ enum err_class batch_process(struct consumer *c, struct batch *b)
     c->stats->t_messages += b->n;
     log_debug("consumer.batch", "messages=%zu ms=%lld", b->n, (long long)(mono_ms() - start));
     return ERR_OK;
+fenced:
+    /* Nothing of b was committed after its partitions changed hands (a half split before
+     * that is re-applied unchanged): read again whatever is still ours. */
+    metric_add(c->stats->fenced, 1);
+    intake_rewind(c->intake, b);
+    c->fenced = false;
+    return stop_requested ? ERR_TRANSIENT : ERR_OK;
 }

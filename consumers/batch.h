@@ -47,6 +47,7 @@ struct slot {
 struct batch {
     struct slot *slots;
     size_t n, cap;
+    uint64_t gen; /* the intake's ownership generation when the batch began (intake.h) */
 };
 
 /* Take rkm into the batch; -1 (rkm not taken) on out of memory. */
@@ -69,10 +70,14 @@ struct consumer {
     struct consumer_stats *stats;
     atomic_bool wh_ok;   /* the warehouse answered last time (readiness) */
     atomic_bool started; /* every stage is up: intake may be read from any thread */
+    uint64_t batch_gen;  /* the batch in hand's generation, for the warehouse's fence */
+    bool fenced;         /* the warehouse refused to commit it: its partitions may not be ours */
 };
 
-/* Every stage for b. ERR_OK: done, offsets stored; ERR_TRANSIENT: abandoned on a stop request
- * (nothing stored); ERR_FATAL. */
+/* Every stage for b. ERR_OK: done, offsets stored, or fenced: some of its partitions were
+ * revoked (or the process was frozen past its session) before the commit, so nothing was
+ * applied and the partitions still ours were rewound; ERR_TRANSIENT: abandoned on a stop
+ * request (nothing stored); ERR_FATAL. */
 enum err_class batch_process(struct consumer *c, struct batch *b);
 
 #endif

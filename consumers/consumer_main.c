@@ -3,11 +3,13 @@
  *   intake (consumers/intake.c: consume, rebalance, pause, carry)
  *     -> batch (consumers/batch.c): decode -> seen? (seen.c) -> upsert + aggregate, one
  *        transaction (warehouse.c) -> dead letters acknowledged (dlq.c) -> mark seen
- *     -> store offsets (committed by librdkafka's auto-commit: stored offsets only)
+ *     -> store offsets (the intake commits them every auto.commit.interval.ms, and before it
+ *        gives partitions away)
  *
  * --replay reads a range of message timestamps under a group of its own and commits nothing
  * (consumers/replay.c). This file only sets the stages up, runs the loop and tears down. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +33,25 @@
 
 extern char **environ;
 
-static bool ready_cb(void *arg)
+/* What --until-idle waits for, for /readyz (written by the main thread, read by the server's). */
+static struct {
+    pthread_mutex_t mu;
+    char text[512];
+} waiting = {PTHREAD_MUTEX_INITIALIZER, ""};
+
+static void set_waiting(const char *text)
+{
+    pthread_mutex_lock(&waiting.mu);
+    snprintf(waiting.text, sizeof(waiting.text), "%s", text);
+    pthread_mutex_unlock(&waiting.mu);
+}
+
+static bool ready_cb(void *arg, char *note, size_t note_size)
 {
     struct consumer *c = arg;
+    pthread_mutex_lock(&waiting.mu);
+    snprintf(note, note_size, "%s", waiting.text);
+    pthread_mutex_unlock(&waiting.mu);
     return atomic_load(&c->started) && intake_assigned(c->intake) && atomic_load(&c->wh_ok);
 }
 
@@ -80,12 +98,63 @@ static void check_default_partition(struct consumer *c)
     }
 }
 
+/* --until-idle: whether the group is done, every partition of the subscribed topics committed
+ * to its high watermark (measured now). When not, says what it waits for in the log (every
+ * 10 s) and in /readyz. */
+static bool group_done(struct consumer *c, int64_t now, int64_t *last_log_ms)
+{
+    struct intake_progress p;
+    char errstr[512], text[512];
+    if (intake_progress(c->intake, &p, errstr, sizeof(errstr)) != ERR_OK) {
+        /* Typically while the group rebalances (the coordinator answers no offset fetch) or
+         * Kafka is away: not done, and when no partition is ours, others hold them. */
+        bool none = !intake_assigned(c->intake);
+        snprintf(text, sizeof(text),
+                 "until-idle: waiting; %s; the group's progress cannot be "
+                 "measured: %.160s",
+                 none ? "no partition is ours (held by other members, departed ones until their "
+                        "sessions expire, or by nobody during a rebalance)"
+                      : "some partitions are ours",
+                 errstr);
+        set_waiting(text);
+        if (now - *last_log_ms >= 10000) {
+            log_info("consumer.waiting",
+                     "partitions_ours=%s error=%s note=\"not done: progress "
+                     "unknown\"",
+                     none ? "none" : "some", LQ(errstr));
+            *last_log_ms = now;
+        }
+        return false;
+    }
+    if (p.behind == 0) {
+        set_waiting("");
+        log_info("consumer.group_done", "partitions=%d", p.partitions);
+        return true;
+    }
+    snprintf(text, sizeof(text),
+             "until-idle: waiting for %d of %d partitions (%lld messages) to be committed to "
+             "their end; %d of them held by another member (a departed one until its session "
+             "expires) or unassigned",
+             p.behind, p.partitions, p.lag, p.not_ours);
+    set_waiting(text);
+    if (now - *last_log_ms >= 10000) {
+        log_info("consumer.waiting",
+                 "partitions=%d behind=%d lag=%lld not_ours=%d note=\"not done: partitions "
+                 "held by another member, departed or live, or unassigned\"",
+                 p.partitions, p.behind, p.lag, p.not_ours);
+        *last_log_ms = now;
+    }
+    return false;
+}
+
 /* The loop of the diagram: collect a batch, process it, look around. The exit code. */
 static int run(struct consumer *c)
 {
     struct batch b = {0};
     int rc = 0;
-    int64_t last_default_check = 0, last_activity_ms = mono_ms();
+    const struct consumer_settings *set = c->set;
+    int64_t last_default_check = 0, last_activity_ms = mono_ms(), start_ms = mono_ms();
+    int64_t last_done_check = 0, last_wait_log = 0;
     while (!stop_requested) {
         intake_collect(c->intake, &b);
         if (b.n) {
@@ -110,12 +179,21 @@ static int run(struct consumer *c)
             log_info("replay.done", "messages=%llu", c->stats->t_messages);
             break;
         }
-        if (!intake_assigned(c->intake)) {
-            last_activity_ms = now; /* idle counts only once partitions are ours */
+        /* Done means the whole group is at the end, not merely that our partitions are quiet. */
+        if (set->until_idle_s && !set->replay && intake_carried(c->intake) == 0 &&
+            now - last_activity_ms >= set->until_idle_s * 1000 && now - last_done_check >= 2000) {
+            if (group_done(c, now, &last_wait_log)) {
+                log_info("consumer.idle", "seconds=%ld", set->until_idle_s);
+                break;
+            }
+            last_done_check = mono_ms();
         }
-        if (c->set->until_idle_s && intake_carried(c->intake) == 0 &&
-            now - last_activity_ms >= c->set->until_idle_s * 1000) {
-            log_info("consumer.idle", "seconds=%ld", c->set->until_idle_s);
+        if (set->until_idle_max_s && now - start_ms >= set->until_idle_max_s * 1000) {
+            log_error("consumer.not_done",
+                      "seconds=%ld note=\"the group did not reach the end of every partition in "
+                      "time\"",
+                      set->until_idle_max_s);
+            rc = 1;
             break;
         }
     }
@@ -167,6 +245,10 @@ static int start_stages(struct consumer *c)
         intake_start(c->intake, errstr, sizeof(errstr)) != ERR_OK) {
         log_error("kafka.failed", "error=%s", LQ(errstr));
         return conn_exit_code(errstr);
+    }
+    if (*intake_instance_id(c->intake)) {
+        log_info("consumer.membership", "group=%s group_instance_id=%s", LQ(set->group),
+                 LQ(intake_instance_id(c->intake)));
     }
     atomic_store(&c->started, true);
     return -1;

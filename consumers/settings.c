@@ -20,6 +20,14 @@ static int check(const struct consumer_settings *s, FILE *err)
         fprintf(err, "blotter-consumer: --to must be after --from\n");
         problems++;
     }
+    if (s->until_idle_max_s && !s->until_idle_s && !s->replay) {
+        fprintf(err, "blotter-consumer: --until-idle-max needs --until-idle or --replay\n");
+        problems++;
+    }
+    if (s->until_idle_max_s && s->until_idle_max_s < s->until_idle_s) {
+        fprintf(err, "blotter-consumer: --until-idle-max must be at least --until-idle\n");
+        problems++;
+    }
     if (!*s->pg_dsn) {
         fprintf(err, "blotter-consumer: pg_dsn is empty\n");
         problems++;
@@ -58,6 +66,8 @@ int consumer_settings_load(struct consumer_settings *s, const struct config *cfg
     s->batch_size = config_int(cfg, OPT_BATCH_SIZE);
     s->batch_timeout_ms = config_int(cfg, OPT_BATCH_TIMEOUT_MS);
     s->until_idle_s = config_int(cfg, OPT_UNTIL_IDLE_S);
+    s->until_idle_max_s = config_int(cfg, OPT_UNTIL_IDLE_MAX_S);
+    s->group_instance_id = config_str(cfg, OPT_GROUP_INSTANCE_ID);
     s->seen_buckets = (uint32_t)config_int(cfg, OPT_SEEN_BUCKETS);
     s->replay = config_bool(cfg, OPT_REPLAY);
     s->from_us = config_time_us(cfg, OPT_FROM);

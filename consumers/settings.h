@@ -19,7 +19,8 @@ struct consumer_settings {
     size_t n_cities; /* 0: every city topic */
     /* borrowed from the configuration, which must outlive the settings */
     const char *pg_dsn, *owner_pg_dsn, *redis_url;
-    long batch_size, batch_timeout_ms, until_idle_s;
+    const char *group_instance_id; /* "": <hostname>-<slot> (intake.c); "none": dynamic */
+    long batch_size, batch_timeout_ms, until_idle_s, until_idle_max_s;
     uint32_t seen_buckets;
     bool replay;
     int64_t from_us, to_us; /* replay range of Kafka timestamps; TS_NULL when open */

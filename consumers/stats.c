@@ -31,6 +31,8 @@ void consumer_stats_init(struct consumer_stats *m)
                                      "Records sent to the dead-letter topic", NULL);
     m->retries = metric_counter("blotter_consumer_warehouse_retries_total",
                                 "Warehouse batch attempts that failed transiently", NULL);
+    m->fenced = metric_counter("blotter_consumer_batches_fenced_total",
+                               "Batches not applied: partitions revoked or process frozen", NULL);
     m->default_rows = metric_gauge("blotter_consumer_default_partition_rows",
                                    "Rows found in the DEFAULT partition (then drained)", NULL);
     m->paused = metric_gauge("blotter_consumer_paused", "1 while partitions are paused", NULL);

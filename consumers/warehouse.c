@@ -185,7 +185,24 @@ struct warehouse {
     int *months; /* sorted year*12+month-1 of partitions known to exist */
     size_t n_months, cap_months;
     struct buf copy;
+    bool (*fence)(void *arg); /* asked right before COMMIT; NULL: always commit */
+    void *fence_arg;
 };
+
+void warehouse_set_fence(struct warehouse *wh, bool (*fence)(void *arg), void *arg)
+{
+    wh->fence = fence;
+    wh->fence_arg = arg;
+}
+
+static enum err_class check_fence(struct warehouse *wh, char *errstr, size_t errstr_size)
+{
+    if (wh->fence && !wh->fence(wh->fence_arg)) {
+        err_set(errstr, errstr_size, "fenced: the batch's partitions may no longer be ours");
+        return ERR_TRANSIENT;
+    }
+    return ERR_OK;
+}
 
 struct warehouse *warehouse_new(const char *dsn, const char *owner_dsn)
 {
@@ -444,6 +461,15 @@ static enum err_class ensure_months(struct warehouse *wh, const struct warehouse
     const char *params[1] = {arr.p};
     PGresult *res = PQexecPrepared(wh->pg, "ensure_months", 1, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && (strcmp(state, "42P07") == 0 || strcmp(state, "23505") == 0)) {
+            /* Another replica created the same month at the same moment (duplicate_table, or
+             * the unique index of pg_type): it exists now; the retry finds it. */
+            err_set(errstr, errstr_size, "ensure partitions: created concurrently (%s)", state);
+            PQclear(res);
+            cls = ERR_TRANSIENT;
+            goto done;
+        }
         cls = fail(wh, res, "ensure partitions", errstr, errstr_size);
         goto done;
     }
@@ -555,6 +581,7 @@ enum err_class warehouse_upsert_batch(struct warehouse *wh, struct warehouse_ite
     }
     if ((cls = copy_batch(wh, items, n, errstr, errstr_size)) ||
         (cls = apply(wh, items, n, counts, errstr, errstr_size)) ||
+        (cls = check_fence(wh, errstr, errstr_size)) ||
         (cls = exec_simple(wh, "COMMIT", errstr, errstr_size))) {
         if (wh->pg) {
             char ignored[128];

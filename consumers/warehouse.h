@@ -83,6 +83,10 @@ enum err_class warehouse_upsert_batch(struct warehouse *wh, struct warehouse_ite
                                       struct warehouse_counts *counts, char *errstr,
                                       size_t errstr_size);
 
+/* fence (may be NULL) is asked right before each batch's COMMIT; when it answers false the
+ * transaction is rolled back and warehouse_upsert_batch returns ERR_TRANSIENT ("fenced"). */
+void warehouse_set_fence(struct warehouse *wh, bool (*fence)(void *arg), void *arg);
+
 /* Rows waiting in the DEFAULT partition; when there are any, they are moved into their months'
  * partitions (blotter.drain_default_partition) and *rows says how many there were. */
 enum err_class warehouse_drain_default(struct warehouse *wh, long long *rows, char *errstr,

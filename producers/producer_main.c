@@ -38,9 +38,11 @@ extern char **environ;
 
 static volatile sig_atomic_t ready;
 
-static bool is_ready(void *arg)
+static bool is_ready(void *arg, char *note, size_t note_size)
 {
     (void)arg;
+    (void)note;
+    (void)note_size;
     return ready;
 }
 

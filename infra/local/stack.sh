@@ -383,8 +383,32 @@ kafka-start)
     wait_for kafka "$(node_dir "$2")/kafka.log" node_ready "$2"
     ;;
 kafka-alive) kafka_any_alive ;;
+# Kafka alone (another version or node count, Redis and PostgreSQL left running).
+kafka-down) kafka_down ;;
+kafka-up)
+    kafka_up
+    write_stack_env
+    ;;
+kafka-controller) # the node id of the active KRaft controller: the newest epoch's leader
+    for i in $(kafka_nodes); do
+        node_alive "$i" && tr -d ' ' <"$(node_dir "$i")/data/__cluster_metadata-0/quorum-state" 2>/dev/null &&
+            echo
+    done | sed -n 's/.*"leaderId":\([0-9]*\).*"leaderEpoch":\([0-9]*\).*/\2 \1/p' |
+        sort -n | tail -n1 | cut -d' ' -f2
+    ;;
+pg-kill) # SIGKILL the postmaster and its children, as a crash would; no restart
+    if [ -s "$PG_DIR/data/postmaster.pid" ]; then
+        pm=$(head -n1 "$PG_DIR/data/postmaster.pid")
+        kids=$(ps -o pid= --ppid "$pm" 2>/dev/null || true)
+        kill -KILL "$pm" 2>/dev/null || true
+        for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+        for _ in $(seq 1 100); do kill -0 "$pm" 2>/dev/null || break; sleep 0.1; done
+    fi
+    ;;
+redis-down) redis_down ;;
+redis-up) redis_up ;;
 *)
-    echo "usage: $0 up|down|status|pg-down|pg-up|kafka-stop N|kafka-kill N|kafka-start N" >&2
+    echo "usage: $0 up|down|status|pg-down|pg-up|pg-kill|redis-down|redis-up|kafka-down|kafka-up|kafka-stop N|kafka-kill N|kafka-start N|kafka-controller" >&2
     exit 2
     ;;
 esac

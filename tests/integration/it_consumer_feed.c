@@ -216,7 +216,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "producer: %s\n", errstr);
         return 1;
     }
-    struct kafka_topic_spec spec = {topic, partitions, 1, 1};
+    /* The stack's replication (three nodes: 3, set by infra/local/env.sh). */
+    const char *rf = getenv("BLOTTER_TOPIC_REPLICATION");
+    struct kafka_topic_spec spec = {topic, partitions, rf && atoi(rf) > 0 ? atoi(rf) : 1, 1};
     if (kafka_ensure_topics(rk, &spec, 1, 15000, errstr, sizeof(errstr)) != ERR_OK) {
         fprintf(stderr, "topic: %s\n", errstr);
         return 1;

@@ -16,6 +16,16 @@ checksum() { # DSN
           FROM blotter.agg_hourly) t"
 }
 
+# agg_hourly against a recount of blotter.incidents, and the DEFAULT partition: two lines,
+# agg_mismatch=N and default_rows=N (both 0 when right).
+RECOUNT_SQL="SELECT 'agg_mismatch=' || count(*) FROM (
+    SELECT city, date_trunc('hour', occurred_at, 'UTC') AS hour, category,
+           coalesce(area, '') AS area, count(*) AS n
+      FROM blotter.incidents GROUP BY 1, 2, 3, 4) r
+  FULL JOIN blotter.agg_hourly g USING (city, hour, category, area)
+ WHERE g.incidents IS DISTINCT FROM r.n;
+SELECT 'default_rows=' || count(*) FROM blotter.incidents_default;"
+
 # The warehouse holds exactly the newest version of every incident the feeder produced, and
 # agg_hourly equals a recount.
 assert_exact() { # PHASE
@@ -35,13 +45,7 @@ SELECT 'keys_mismatch=' || count(*) FROM blotter.incident_keys k
   FULL JOIN blotter.incidents i USING (city, incident_id)
  WHERE k.version_hash IS DISTINCT FROM i.version_hash OR k.occurred_at IS DISTINCT FROM i.occurred_at
     OR k.category IS DISTINCT FROM i.category OR k.area IS DISTINCT FROM coalesce(i.area, '');
-SELECT 'agg_mismatch=' || count(*) FROM (
-    SELECT city, date_trunc('hour', occurred_at, 'UTC') AS hour, category,
-           coalesce(area, '') AS area, count(*) AS n
-      FROM blotter.incidents GROUP BY 1, 2, 3, 4) r
-  FULL JOIN blotter.agg_hourly g USING (city, hour, category, area)
- WHERE g.incidents IS DISTINCT FROM r.n;
-SELECT 'default_rows=' || count(*) FROM blotter.incidents_default;
+$RECOUNT_SQL
 EOF
     ) || {
         fail "$phase: SQL failed"

@@ -99,15 +99,29 @@ static void test_consumer(void **state)
     free(errors);
 
     static char nope[] = "http://nope"; /* writable: the parser masks secrets in argv */
+    char *done[] = {"t", "--until-idle", "30", "--until-idle-max", "21600", NULL};
+    assert_int_equal(consumer(&s, 5, done, &errors), 0);
+    assert_int_equal(s.until_idle_s, 30);
+    assert_int_equal(s.until_idle_max_s, 21600);
+    free(errors);
+    char *replay_bounded[] = {"t",  "--replay", "--from", "2024-01-01", "--until-idle-max",
+                              "60", NULL};
+    assert_int_equal(consumer(&s, 6, replay_bounded, &errors), 0);
+    assert_int_equal(s.until_idle_max_s, 60);
+    free(errors);
+
     static char *bad[][8] = {
         {"t", "--replay", NULL},             /* no --from */
         {"t", "--from", "2024-01-01", NULL}, /* --from without --replay */
         {"t", "--replay", "--from", "2024-02-01", "--to", "2024-01-01", NULL}, /* --to first */
         {"t", "--redis-url", nope, NULL},
-        {"t", "--http-listen", "9100", NULL}, /* not host:port */
+        {"t", "--http-listen", "9100", NULL},  /* not host:port */
+        {"t", "--until-idle-max", "60", NULL}, /* a bound on nothing */
+        {"t", "--until-idle", "60", "--until-idle-max", "30", NULL},
     };
-    static const char *why[] = {"needs --from", "only go with --replay", "--to must be after",
-                                "redis_url", "http_listen"};
+    static const char *why[] = {
+        "needs --from", "only go with --replay",          "--to must be after",   "redis_url",
+        "http_listen",  "needs --until-idle or --replay", "at least --until-idle"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int argc = 0;
         while (bad[i][argc]) {
