@@ -20,6 +20,9 @@ WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 # Variables the manifests themselves expand in args ($(BLOTTER_JOB_CITY) and so on); no program
 # reads them.
 MANIFEST_VARS = re.compile(r"BLOTTER_JOB_[A-Z0-9_]+")
+# Each program's name in the settings table's "programs" column.
+PROGRAMS = {"blotter-producer": "producer", "blotter-consumer": "consumer",
+            "blotter-dashboard": "dashboard", "blotter-socrata-server": "server"}
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -200,10 +203,10 @@ def check(docs, cities, table=None):
                 bad(f"{where}: needs cpu and memory requests and a memory limit")
             mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
             argv = c.get("args") or c.get("command") or [""]
-            prog = argv[0][len("blotter-"):] if argv[0].startswith("blotter-") else None
+            prog = PROGRAMS.get(argv[0]) if isinstance(argv[0], str) else None
             for a in argv[1:] if prog else []:
                 if isinstance(a, str) and a.startswith("--") and not known_setting(a, prog, table):
-                    bad(f"{where}: {a} is not a flag of blotter-{prog} (README settings table)")
+                    bad(f"{where}: {a} is not a flag of {argv[0]} (README settings table)")
             for e in c.get("env", []):
                 n = e["name"]
                 if n in secrets or "secretKeyRef" in e.get("valueFrom", {}):
@@ -215,7 +218,7 @@ def check(docs, cities, table=None):
                         bad(f"{where}: {n}={path} is not a file of a mounted Secret")
                 if (blotter(d) and n.startswith("BLOTTER_") and not MANIFEST_VARS.fullmatch(n)
                         and not known_setting(n, prog, table)):
-                    bad(f"{where}: {n} is not a setting of blotter-{prog} (README settings table)")
+                    bad(f"{where}: {n} is not a setting of {argv[0]} (README settings table)")
                 ref = e.get("valueFrom", {}).get("configMapKeyRef")
                 if ref and ref["key"] not in config_maps.get(ref["name"], {}):
                     bad(f"{where}: {n} refers to {ref['name']}/{ref['key']}, which is not rendered")
