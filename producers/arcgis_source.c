@@ -15,8 +15,8 @@
 
 #define MAX_BODY_BYTES (256u << 20) /* a page of 50,000 wide features stays well below */
 
-/* The next page of a walk, asked for while the rows of this one are processed (its own
- * handle, one thread at a time): the server's time overlaps the producer's. */
+/* The next page of a walk, asked for and read while the rows of this one are processed (its
+ * own handle, one thread at a time): the server's time and the parse overlap the producer's. */
 struct prefetch {
     struct http *http;
     pthread_t thread;
@@ -26,6 +26,7 @@ struct prefetch {
     char stamp[40];
     struct buf body;
     struct http_response res;
+    struct arcgis_page ap; /* the page read (owned until taken) */
     enum err_class cls;
     char err[512];
 };
@@ -88,6 +89,7 @@ static void arcgis_close(struct source *s)
 {
     if (s) {
         prefetch_join(&s->next);
+        arcgis_page_clear(&s->next.ap);
         http_destroy(s->next.http);
         buf_free(&s->next.body);
         http_destroy(s->http);
@@ -131,6 +133,10 @@ static void *prefetch_main(void *arg)
     if (pf->cls == ERR_OK && pf->body.oom) {
         pf->cls = ERR_TRANSIENT;
     }
+    if (pf->cls == ERR_OK) {
+        pf->cls = arcgis_page_parse(pf->body.p, pf->body.len, &pf->ap, pf->err, sizeof(pf->err));
+    }
+    buf_reset(&pf->body);
     return NULL;
 }
 
@@ -147,10 +153,10 @@ static void prefetch_start(struct source *s, const char *stamp, int64_t offset, 
     pf->running = pthread_create(&pf->thread, NULL, prefetch_main, pf) == 0;
 }
 
-/* The prefetched page at offset of walk stamp into body (swapped), when there is one that
- * arrived whole. */
-static bool prefetch_take(struct source *s, const char *stamp, int64_t offset, struct buf *body,
-                          struct source_page *page)
+/* The prefetched page at offset of walk stamp, read, into ap, when there is one that arrived
+ * whole and reads as a page (else the caller asks again: an error is met again there). */
+static bool prefetch_take(struct source *s, const char *stamp, int64_t offset,
+                          struct arcgis_page *ap, struct source_page *page)
 {
     struct prefetch *pf = &s->next;
     if (!pf->running) {
@@ -158,11 +164,11 @@ static bool prefetch_take(struct source *s, const char *stamp, int64_t offset, s
     }
     prefetch_join(pf);
     if (pf->cls != ERR_OK || pf->offset != offset || strcmp(pf->stamp, stamp) != 0) {
+        arcgis_page_clear(&pf->ap);
         return false;
     }
-    struct buf tmp = *body;
-    *body = pf->body;
-    pf->body = tmp;
+    *ap = pf->ap;
+    memset(&pf->ap, 0, sizeof(pf->ap));
     page->status = pf->res.status;
     page->seconds += pf->res.seconds;
     return true;
@@ -294,9 +300,9 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
         cls = ERR_FATAL;
         goto out;
     }
-    if ((!prefetch_take(s, w.stamp, w.offset, &body, page) &&
-         (cls = get(s, url, &body, page, errstr, errstr_size)) != ERR_OK) ||
-        (cls = arcgis_page_parse(body.p, body.len, &ap, errstr, errstr_size)) != ERR_OK) {
+    if (!prefetch_take(s, w.stamp, w.offset, &ap, page) &&
+        ((cls = get(s, url, &body, page, errstr, errstr_size)) != ERR_OK ||
+         (cls = arcgis_page_parse(body.p, body.len, &ap, errstr, errstr_size)) != ERR_OK)) {
         goto out;
     }
     if (!page->fields) {
@@ -313,24 +319,22 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
     if (more) {
         prefetch_start(s, w.stamp, w.offset + (int64_t)take, count);
     }
+    json_t *unit = json_string(s->city->dataset), *stamp = json_string(w.stamp);
     for (size_t i = 0; i < take; i++) {
         json_t *row = json_array_get(ap.rows, i);
-        json_object_set_new(row, "::unit", json_string(s->city->dataset));
-        json_object_set_new(row, "::stamp", json_string(w.stamp));
-        char *text = json_dumps(row, JSON_COMPACT);
-        if (!text) {
-            err_set(errstr, errstr_size, "out of memory");
-            cls = ERR_TRANSIENT;
-            goto out;
-        }
+        json_object_set(row, "::unit", unit);
+        json_object_set(row, "::stamp", stamp);
         page->rows++;
-        int stop = on_row(ctx, text, strlen(text));
-        free(text);
-        if (stop) {
+        if (on_row(ctx, NULL, 0, row) != 0) { /* the row as read: no text to write and read again */
             err_set(errstr, errstr_size, "stopped");
             cls = ERR_TRANSIENT;
-            goto out;
+            break;
         }
+    }
+    json_decref(unit);
+    json_decref(stamp);
+    if (cls != ERR_OK) {
+        goto out;
     }
     w.offset += (int64_t)take;
     w.done = !more;

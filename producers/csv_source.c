@@ -109,7 +109,7 @@ static int on_csv_row(void *ctx, const char *json, size_t len, size_t record)
     (void)record;
     struct fetch *f = ctx;
     f->page->rows++;
-    if (f->on_row(f->ctx, json, len) != 0) {
+    if (f->on_row(f->ctx, json, len, NULL) != 0) {
         f->stopped = true;
         return 1;
     }

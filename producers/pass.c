@@ -156,11 +156,11 @@ struct fetching {
     struct page *pg;
 };
 
-static int on_row(void *ctx, const char *raw, size_t len)
+static int on_row(void *ctx, const char *raw, size_t len, json_t *row)
 {
     struct fetching *f = ctx;
     producer_count(&f->p->stats->fetched, f->p->stats->m_fetched);
-    workers_submit(f->p->workers, f->pg, raw, len);
+    workers_submit(f->p->workers, f->pg, raw, len, row);
     return stop_requested ? 1 : 0;
 }
 

@@ -96,7 +96,7 @@ static int on_element(void *ctx, json_t *row, const char *raw, size_t len)
 {
     (void)row; /* parse = false: the workers parse */
     struct fetch *f = ctx;
-    return f->on_row(f->ctx, raw, len);
+    return f->on_row(f->ctx, raw, len, NULL);
 }
 
 static enum err_class socrata_fetch(struct source *s, const struct keyset *after, int limit,

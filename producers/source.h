@@ -76,9 +76,11 @@ struct source_page {
     bool walk_begin, walk_end;
 };
 
-/* Called with each row's raw text as soon as it has arrived (the page may still be
- * streaming). Non-zero stops the page. */
-typedef int (*source_row_fn)(void *ctx, const char *raw, size_t len);
+/* Called with each row as soon as it has arrived (the page may still be streaming): its raw
+ * text (row NULL), or, from a kind that reads whole pages, the row already read (raw NULL; the
+ * callee takes a reference of its own, and the kind no longer changes the row: the workers
+ * read it from their threads). Non-zero stops the page. */
+typedef int (*source_row_fn)(void *ctx, const char *raw, size_t len, json_t *row);
 
 struct source_kind {
     const char *name;    /* as a city file would name it */

@@ -17,8 +17,9 @@
 
 struct work {
     struct page *pg;
-    char *raw;
+    char *raw; /* the row's text, or NULL when row is set */
     size_t len;
+    json_t *row; /* the row the kind read already (a reference of our own), or NULL */
 };
 
 struct worker {
@@ -89,22 +90,42 @@ static bool leave_out(struct workers *pool, const json_t *row, const struct inci
     return false;
 }
 
-/* A worker's share: read, map, encode and publish one row. */
+/* reject() for a row given as text (raw) or read already (raw NULL: its compact text, the rare
+ * path). */
+static void reject_row(struct workers *pool, struct page *pg, const char *raw, size_t len,
+                       const json_t *row, const char *reason)
+{
+    char *text = raw ? NULL : json_dumps(row, JSON_COMPACT);
+    if (!raw) {
+        raw = text ? text : "";
+        len = strlen(raw);
+    }
+    reject(pool, pg, raw, len, reason);
+    free(text);
+}
+
+/* A worker's share: read, map, encode and publish one row: its text (raw, len), or the row the
+ * kind read already (given, raw NULL; its reference is taken over). */
 static void process_row(struct workers *pool, struct worker *w, struct page *pg, const char *raw,
-                        size_t len)
+                        size_t len, json_t *given)
 {
     char err[512], *clean = NULL, fp[17];
     size_t clean_len = 0;
     const struct source_limits *lim = limits_or_default(pool->s.limits);
-    const char *past = limits_check_raw(lim, raw, len, err, sizeof(err));
+    json_t *row = given;
+    const char *past = row ? limits_check_tree(lim, row, err, sizeof(err))
+                           : limits_check_raw(lim, raw, len, err, sizeof(err));
     if (past) {
-        reject(pool, pg, raw, len, past);
+        reject_row(pool, pg, raw, len, row, past);
+        json_decref(row);
         return;
     }
-    json_t *row = pool->s.kind->read_row(raw, len, &clean, &clean_len);
-    if (clean) {
-        raw = clean;
-        len = clean_len;
+    if (!row) {
+        row = pool->s.kind->read_row(raw, len, &clean, &clean_len);
+        if (clean) {
+            raw = clean;
+            len = clean_len;
+        }
     }
     /* The position moves over every row, mapped or not: a rejected row is in the dead-letter
      * topic, which is as far as it will ever get. Done first: after publishing, pg may be gone. */
@@ -125,14 +146,14 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
                 jerr.position);
         reject(pool, pg, raw, len, err);
     } else if ((past = limits_check_row(lim, row, err, sizeof(err)))) {
-        reject(pool, pg, raw, len, past);
+        reject_row(pool, pg, raw, len, row, past);
     } else if (city_map_row(pool->s.city, row, now_us(), &inc, &w->stats, err, sizeof(err)) !=
                ERR_OK) {
-        reject(pool, pg, raw, len, err);
+        reject_row(pool, pg, raw, len, row, err);
     } else if (leave_out(pool, row, &inc, fp)) {
         ledger_row_done(pool->s.ledger, pg, true); /* taken, nothing to send; the last touch */
     } else if (codec_encode(w->codec, &inc, &value, &value_len, err, sizeof(err)) != ERR_OK) {
-        reject(pool, pg, raw, len, err);
+        reject_row(pool, pg, raw, len, row, err);
     } else {
         if (w->stats.unmapped_offense != unmapped) {
             producer_count(&pool->s.stats->unmapped, pool->s.stats->m_unmapped);
@@ -162,7 +183,7 @@ static void *worker_main(void *arg)
         pool->len--;
         pool->busy++;
         pthread_mutex_unlock(&pool->lock);
-        process_row(pool, w, item.pg, item.raw, item.len);
+        process_row(pool, w, item.pg, item.raw, item.len, item.row);
         free(item.raw);
         pthread_mutex_lock(&pool->lock);
         pool->busy--;
@@ -171,17 +192,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-void workers_submit(struct workers *pool, struct page *pg, const char *raw, size_t len)
+void workers_submit(struct workers *pool, struct page *pg, const char *raw, size_t len, json_t *row)
 {
-    struct work item = {pg, malloc(len + 1), len};
-    if (!item.raw) {
+    struct work item = {pg, row ? NULL : malloc(len + 1), len, json_incref(row)};
+    if (!row && !item.raw) {
         log_emit_limited(LOG_ERROR, "producer.oom", 10, "what=row");
         ledger_row_out(pg);
         ledger_row_done(pool->s.ledger, pg, false); /* the page cannot complete: re-read */
         return;
     }
-    memcpy(item.raw, raw, len);
-    item.raw[len] = 0;
+    if (item.raw) {
+        memcpy(item.raw, raw, len);
+        item.raw[len] = 0;
+    }
     ledger_row_out(pg);
     pthread_mutex_lock(&pool->lock);
     while (pool->len == QUEUE_ROWS) {
@@ -253,6 +276,7 @@ void workers_stop(struct workers *pool)
     }
     for (size_t i = 0; i < pool->len; i++) { /* none after a join; kept for a failed start */
         free(pool->ring[(pool->head + i) % QUEUE_ROWS].raw);
+        json_decref(pool->ring[(pool->head + i) % QUEUE_ROWS].row);
     }
     pthread_cond_destroy(&pool->nonempty);
     pthread_mutex_destroy(&pool->lock);

@@ -2,6 +2,7 @@
  * them while it goes on fetching.
  *
  *   raw row -> read (the source kind) -> position moves in the ledger -> city mapping
+ *   (or a row the kind read already, checked against the same limits)
  *           -> [backfill range? snapshot: changed?] -> Avro -> publish_incident
  *                                               (a row that fails anywhere: publish_dead_letter)
  *
@@ -41,8 +42,10 @@ struct workers *workers_start(const struct workers_setup *setup, char *errstr, s
 /* Let the threads finish what is queued and join them. NULL is a no-op. */
 void workers_stop(struct workers *w);
 
-/* Main thread: hand one row of pg (copied, counted in the ledger) to a worker. */
-void workers_submit(struct workers *w, struct page *pg, const char *raw, size_t len);
+/* Main thread: hand one row of pg (counted in the ledger) to a worker: its raw text (copied),
+ * or, when row is not NULL, the row already read (raw unused; the worker takes a reference and
+ * checks it against the limits as it would check the text). */
+void workers_submit(struct workers *w, struct page *pg, const char *raw, size_t len, json_t *row);
 /* Main thread: wait until every submitted row was processed (serving delivery reports). */
 void workers_drain(struct workers *w);
 

@@ -204,6 +204,32 @@ static void test_row_limits(void **state)
     assert_non_null(limits_check_raw(&lim, longer, sizeof(longer), why, sizeof(why)));
     assert_non_null(strstr(why, "max_row_bytes"));
 
+    /* The same limits on rows read already: their compact text's length, their nesting. */
+    const char *texts[] = {ok, deep, quoted,
+                           "{\"a\":\"\\n\\u0001\\\"\",\"b\":-12,\"c\":[true,false,null]}"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++) {
+        json_t *read = json_loads(texts[i], 0, NULL);
+        assert_non_null(read);
+        char *compact = json_dumps(read, JSON_COMPACT);
+        for (size_t max = strlen(compact) - 1; max <= strlen(compact); max++) {
+            struct source_limits at = lim;
+            at.max_row_bytes = max; /* one byte short of the text, then exactly its length */
+            bool past_raw = limits_check_raw(&at, compact, strlen(compact), why, sizeof(why));
+            bool past_tree = limits_check_tree(&at, read, why, sizeof(why));
+            assert_int_equal(past_raw, past_tree);
+        }
+        free(compact);
+        json_decref(read);
+    }
+    json_t *real = json_pack("{s:f}", "x", -79.3);
+    lim.max_row_bytes = 30; /* a real counts at its longest: {"x":} and 24 */
+    assert_null(limits_check_tree(&lim, real, why, sizeof(why)));
+    lim.max_row_bytes = 29;
+    assert_non_null(limits_check_tree(&lim, real, why, sizeof(why)));
+    assert_non_null(strstr(why, "max_row_bytes"));
+    json_decref(real);
+    lim.max_row_bytes = 64;
+
     json_t *row = json_loads(ok, 0, NULL);
     assert_null(limits_check_row(&lim, row, why, sizeof(why)));
     json_object_set_new(row, "c", json_string("x"));
