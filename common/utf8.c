@@ -58,11 +58,11 @@ bool utf8_valid_str(const char *s)
     return utf8_valid(s, strlen(s));
 }
 
-char *utf8_repair(const char *s)
+char *utf8_replace_invalid(const char *s, size_t len, const char *repl, size_t *out_len)
 {
-    size_t len = strlen(s);
-    char *out = len <= (SIZE_MAX - 1) / 3 ? malloc(len * 3 + 1) : NULL;
-    size_t o = 0;
+    size_t rl = strlen(repl), o = 0;
+    size_t per = rl > 4 ? rl : 4; /* a valid sequence is copied as it is: at most 4 bytes */
+    char *out = len <= (SIZE_MAX - 1) / per ? malloc(len * per + 1) : NULL;
     if (!out) {
         return NULL;
     }
@@ -73,11 +73,19 @@ char *utf8_repair(const char *s)
             o += k;
             i += k;
         } else {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3;
+            memcpy(out + o, repl, rl);
+            o += rl;
             i++;
         }
     }
     out[o] = 0;
+    if (out_len) {
+        *out_len = o;
+    }
     return out;
+}
+
+char *utf8_repair(const char *s)
+{
+    return utf8_replace_invalid(s, strlen(s), "\xef\xbf\xbd", NULL);
 }

@@ -15,6 +15,11 @@ bool utf8_valid(const char *s, size_t n);
 
 /* The same for a NUL-terminated string. */
 bool utf8_valid_str(const char *s);
+
+/* A copy (malloc'ed, NUL-terminated; its length in *out_len when not NULL) of the len bytes of s
+ * with each byte that is not part of valid UTF-8 replaced by repl; NULL when out of memory. */
+char *utf8_replace_invalid(const char *s, size_t len, const char *repl, size_t *out_len);
+
 /* A malloc'ed copy of s with each byte that is not part of valid UTF-8 replaced by U+FFFD
  * (NULL on out of memory). */
 char *utf8_repair(const char *s);

@@ -73,30 +73,10 @@ size_t rowsplit_rows(const struct rowsplit *rs)
  * when the text is valid (the common case). */
 static char *scrub_utf8(const char *text, size_t len, size_t *out_len)
 {
-    const unsigned char *s = (const unsigned char *)text;
     if (utf8_valid(text, len)) {
         return NULL;
     }
-    char *out = len <= (SIZE_MAX - 1) / 6 ? malloc(len * 6 + 1) : NULL;
-    size_t o = 0;
-    if (!out) {
-        return NULL;
-    }
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq_len(s + i, len - i);
-        if (k) {
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(out + o, "\\u0000", 6);
-            o += 6;
-            i++;
-        }
-    }
-    out[o] = 0;
-    *out_len = o;
-    return out;
+    return utf8_replace_invalid(text, len, "\\u0000", out_len);
 }
 
 json_t *row_parse(const char *raw, size_t len, char **scrubbed, size_t *scrubbed_len)

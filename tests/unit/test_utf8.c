@@ -1,4 +1,5 @@
 /* The one UTF-8 check: valid sequences, overlong forms, surrogates, truncation. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/unit/cmocka_all.h"
@@ -45,11 +46,27 @@ static void test_strings(void **state)
     assert_true(utf8_valid("a\0b", 3));
 }
 
+/* Each invalid byte becomes the replacement, valid sequences stay; the length is reported. */
+static void test_replace_invalid(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    char *r = utf8_replace_invalid("a\xc3\xa9\xff\xc3(b", 7, "\\u0000", &n);
+    assert_non_null(r);
+    assert_string_equal(r, "a\xc3\xa9\\u0000\\u0000(b");
+    assert_int_equal(n, strlen(r));
+    free(r);
+    r = utf8_replace_invalid("\xf0\x9f\x98\x80", 4, "?", NULL); /* a 4-byte sequence, as it is */
+    assert_string_equal(r, "\xf0\x9f\x98\x80");
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sequences),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_replace_invalid),
     };
     return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
 }
