@@ -22,7 +22,10 @@ WORK=$(mktemp -d /tmp/blotter-it-secure.XXXXXX)
 export BLOTTER_STACK_SECURE=1
 export BLOTTER_STACK_PORT_OFFSET=${IT_SECURE_PORT_OFFSET:-$((${BLOTTER_STACK_PORT_OFFSET:-0} + 100))}
 export BLOTTER_RUN_DIR=$ROOT/.run-secure/it-$BLOTTER_STACK_PORT_OFFSET
-export BLOTTER_STACK_TIMEOUT_S=90
+# One Kafka node, whatever cluster the suite runs beside (security is what this test is about;
+# the Kafka release it was asked for is kept); a loaded machine may take minutes to start it.
+export KAFKA_NODES=1
+export BLOTTER_STACK_TIMEOUT_S=180
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/integration/lsan_libavro.supp}
 failures=0
 pids=()
