@@ -34,6 +34,25 @@ fail() {
     failures=$((failures + 1))
 }
 . "$ROOT/tests/integration/lib_warehouse.sh"
+# The scenarios run side by side and f_postgres restarts, kills and stops the shared server: a
+# query that finds no server (psql exits 2: no connection, or it was lost) is tried again for
+# up to three minutes, so that one scenario's fault only makes the others wait. The script of
+# a query on standard input is kept for the next try.
+psql_q() {
+    local script="" rc a with_c=0 deadline=$((SECONDS + 180))
+    for a in "$@"; do [ "$a" = -c ] && with_c=1; done
+    [ $with_c = 1 ] || script=$(cat)
+    while :; do
+        if [ $with_c = 1 ]; then
+            psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"
+        else
+            psql -X -q -t -A -v ON_ERROR_STOP=1 "$@" <<<"$script"
+        fi
+        rc=$?
+        [ $rc = 2 ] && [ $SECONDS -lt $deadline ] || return $rc
+        sleep 2
+    done
+}
 [ -n "${FAULTS_EXPECT:-}" ] && cp "$FAULTS_EXPECT" "$WORK/expect.tsv"
 
 faults_cleanup() {
@@ -51,7 +70,10 @@ faults_cleanup() {
     rm -rf "$WORK"
 }
 trap faults_cleanup EXIT
-psql_q "$BASE_DSN" -c "CREATE DATABASE $DB" >/dev/null || exit 1
+# (a CREATE whose answer was lost may have been done: the database is there)
+psql_q "$BASE_DSN" -c "CREATE DATABASE $DB" >/dev/null 2>&1 ||
+    [ "$(psql_q "$BASE_DSN" -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" = 1 ] ||
+    { echo "CREATE DATABASE $DB failed"; exit 1; }
 
 rows() { psql_q "$BLOTTER_PG_DSN" -c 'SELECT count(*) FROM blotter.incidents' 2>/dev/null || echo 0; }
 expected_rows() { wc -l <"$WORK/expect.tsv"; }
@@ -130,6 +152,12 @@ faults_end() {
     if [ "$failures" -gt 0 ]; then
         echo "$SCENARIO: $failures checks failed"
         tail -n 15 "$WORK"/*.log
+        # The runner hides log lines (ts=...): the errors and exits of each process, named.
+        local f
+        for f in "$WORK"/*.log; do
+            grep -h 'level=error\|event=consumer.done\|event=consumer.fenced' "$f" | tail -n 8 |
+                cut -c1-400 | sed "s|^|$(basename "$f"): |"
+        done
         exit 1
     fi
     echo "$SCENARIO: ok"
