@@ -169,6 +169,16 @@ static int run(struct consumer *c)
             }
             batch_clear(&b);
         }
+        if (intake_fenced(c->intake)) {
+            char errstr[512];
+            batch_clear(&b); /* refused by batch_process: nothing of it is committed */
+            if (intake_renew(c->intake, errstr, sizeof(errstr)) != ERR_OK) {
+                log_error("consumer.fatal", "error=%s", LQ(errstr));
+                rc = 1;
+                break;
+            }
+            continue;
+        }
         int64_t now = mono_ms();
         intake_tick(c->intake);
         if (now - last_default_check >= 30000 && warehouse_connected(c->wh)) {

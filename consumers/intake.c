@@ -21,6 +21,11 @@
 
 extern char **environ;
 
+/* At most RENEW_MAX renewals of a fenced member within RENEW_WINDOW_MS; one more is fatal (two
+ * live consumers configured with the same group_instance_id fence each other in turn). */
+#define RENEW_MAX       5
+#define RENEW_WINDOW_MS (10 * 60 * 1000)
+
 struct intake {
     const struct consumer_settings *set;
     struct consumer_stats *stats;
@@ -50,6 +55,12 @@ struct intake {
     long commit_interval_ms;
     int64_t last_commit_ms;
     bool uncommitted; /* offsets stored since the last commit */
+    /* A fenced static member (intake_renew): the handle's configuration for the next one, the
+     * fatal error seen, and the times of the last renewals */
+    rd_kafka_conf_t *conf_copy;
+    atomic_bool fenced;
+    int64_t renewed_ms[RENEW_MAX];
+    int n_renewed;
 };
 
 /* Commit the offsets of applied batches of the partitions we own (async: the reply is only
@@ -303,6 +314,10 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
     in->settle_ms = 2 * conf_long(conf, "heartbeat.interval.ms", 3000);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, in);
+    if (*in->instance_id && !(in->conf_copy = rd_kafka_conf_dup(conf))) {
+        err_set(errstr, n, "out of memory");
+        goto fail;
+    }
     in->rk = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, n);
     if (!in->rk) {
         conf = NULL; /* kafka_new destroys it on failure */
@@ -316,6 +331,9 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
 fail:
     if (conf) {
         rd_kafka_conf_destroy(conf);
+    }
+    if (in->conf_copy) {
+        rd_kafka_conf_destroy(in->conf_copy);
     }
     if (in->slot_fd >= 0) {
         close(in->slot_fd);
@@ -345,6 +363,9 @@ void intake_destroy(struct intake *in)
     replay_destroy(in->replay);
     rd_kafka_topic_partition_list_destroy(in->stored);
     rd_kafka_topic_partition_list_destroy(in->owned);
+    if (in->conf_copy) {
+        rd_kafka_conf_destroy(in->conf_copy);
+    }
     if (in->slot_fd >= 0) {
         close(in->slot_fd); /* after leaving: the next process with this slot is a new member */
     }
@@ -446,6 +467,15 @@ static bool take_message(struct intake *in, rd_kafka_message_t *rkm)
         return false;
     }
     if (rkm->err) {
+        char why[512];
+        if (in->conf_copy && rd_kafka_fatal_error(in->rk, why, sizeof(why)) ==
+                                 RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
+            if (!atomic_exchange(&in->fenced, true)) {
+                log_warn("consumer.fenced", "group_instance_id=%s error=%s", LQ(in->instance_id),
+                         LQ(why));
+            }
+            return false;
+        }
         if (kafka_err_class(in->rk, rkm->err) == ERR_FATAL) {
             log_error("consumer.fatal", "error=%s", LQ(rd_kafka_message_errstr(rkm)));
             stop_request(STOP_FATAL);
@@ -512,7 +542,7 @@ void intake_collect(struct intake *in, struct batch *b)
         in->n_carry -= taken;
     }
     int64_t deadline = b->n ? mono_ms() + in->set->batch_timeout_ms : 0;
-    while (!stop_requested && b->n < batch_size) {
+    while (!stop_requested && b->n < batch_size && !atomic_load(&in->fenced)) {
         int timeout = 100;
         if (b->n) {
             int64_t left = deadline - mono_ms();
@@ -678,7 +708,8 @@ uint64_t intake_gen(const struct intake *in)
 
 bool intake_batch_owned(const struct intake *in, uint64_t gen)
 {
-    return atomic_load(&in->gen) == gen && (in->replay || !rd_kafka_assignment_lost(in->rk));
+    return atomic_load(&in->gen) == gen && !atomic_load(&in->fenced) &&
+           (in->replay || !rd_kafka_assignment_lost(in->rk));
 }
 
 static void note_lowest(rd_kafka_topic_partition_list_t *lows, const rd_kafka_message_t *rkm)
@@ -828,6 +859,69 @@ done:
     }
     if (mine) {
         rd_kafka_topic_partition_list_destroy(mine);
+    }
+    return cls;
+}
+
+/* ---- A fenced static member ----
+ * librdkafka raises FENCED_INSTANCE_ID as a fatal error of the handle. Besides a second live
+ * consumer with the same id, a member fences itself: when the group's coordinator fails over
+ * (its broker killed), librdkafka 2.0.2 can rejoin under a new member id while a request of the
+ * old one is still answered, and the old one is fenced (seen with two replicas on a three-broker
+ * cluster). A handle in that state only returns errors, so it is closed and a new one joins
+ * with the same id; what the old one held is re-read from the committed offsets. */
+
+bool intake_fenced(const struct intake *in)
+{
+    return atomic_load(&in->fenced);
+}
+
+enum err_class intake_renew(struct intake *in, char *errstr, size_t n)
+{
+    int64_t now = mono_ms();
+    int recent = 0;
+    for (int i = 0; i < in->n_renewed; i++) {
+        recent += now - in->renewed_ms[i] < RENEW_WINDOW_MS;
+    }
+    if (recent >= RENEW_MAX) {
+        err_set(errstr, n,
+                "fenced %d times in %d minutes: is another live consumer of group %s using "
+                "group_instance_id %s?",
+                recent + 1, RENEW_WINDOW_MS / 60000, in->set->group, in->instance_id);
+        return ERR_FATAL;
+    }
+    memmove(in->renewed_ms + 1, in->renewed_ms, (RENEW_MAX - 1) * sizeof(*in->renewed_ms));
+    in->renewed_ms[0] = now;
+    if (in->n_renewed < RENEW_MAX) {
+        in->n_renewed++;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(in->conf_copy);
+    if (!conf) {
+        err_set(errstr, n, "out of memory");
+        return ERR_FATAL;
+    }
+    atomic_fetch_add(&in->gen, 1); /* no batch begun before is applied */
+    drop_carried(in, NULL);
+    in->closing = true; /* nothing is committed: the group refuses a fenced member's commits */
+    rd_kafka_consumer_close(in->rk);
+    rd_kafka_destroy(in->rk);
+    in->closing = false;
+    rd_kafka_topic_partition_list_destroy(in->stored);
+    rd_kafka_topic_partition_list_destroy(in->owned);
+    in->stored = rd_kafka_topic_partition_list_new(16);
+    in->owned = rd_kafka_topic_partition_list_new(16);
+    in->uncommitted = false;
+    atomic_store(&in->assigned, false);
+    in->rk = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, n);
+    if (!in->rk) {
+        return ERR_FATAL;
+    }
+    rd_kafka_poll_set_consumer(in->rk);
+    atomic_store(&in->fenced, false);
+    enum err_class cls = intake_start(in, errstr, n);
+    if (cls == ERR_OK) {
+        log_info("consumer.rejoined", "group_instance_id=%s renewals=%d", LQ(in->instance_id),
+                 recent + 1);
     }
     return cls;
 }

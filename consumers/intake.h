@@ -56,6 +56,13 @@ bool intake_batch_owned(const struct intake *in, uint64_t gen);
  * back to b's first offset, so that it is read again (after letting the group settle when the
  * process was frozen). b itself stays the caller's to clear. */
 void intake_rewind(struct intake *in, const struct batch *b);
+/* Whether the group fenced this static member (librdkafka's fatal FENCED_INSTANCE_ID): no
+ * batch is owned any more, and intake_renew must be called once the batch in hand is cleared. */
+bool intake_fenced(const struct intake *in);
+/* Replace the fenced handle with a new one that joins with the same group.instance.id (nothing
+ * is committed: what the old one held is re-read). ERR_FATAL when fenced too often, which means
+ * another live consumer has the same id. */
+enum err_class intake_renew(struct intake *in, char *errstr, size_t errstr_size);
 /* The group.instance.id in use ("" when dynamic). */
 const char *intake_instance_id(const struct intake *in);
 

@@ -24,7 +24,7 @@ N=${FAULTS_N:-200000}
 # One broker: first the scenarios that kill consumers, Redis or PostgreSQL, side by side (each
 # has its own database and group; a fault of a shared service only makes the others wait, and
 # their end checks still hold); then, one at a time, those that kill the broker.
-TOGETHER=(f_consumer_kills f_until_idle_departed f_postgres f_redis f_scale)
+TOGETHER=(f_consumer_kills f_until_idle_departed f_postgres f_redis f_scale f_fenced)
 ALONE=(f_broker_one f_producer_broker_down)
 THREE=(f_three_brokers)
 
