@@ -310,6 +310,9 @@ fenced:
      * that is re-applied unchanged): read again whatever is still ours. */
     metric_add(c->stats->fenced, 1);
     intake_rewind(c->intake, b);
+    /* Paused while the warehouse was away, the batch that would have resumed them is gone:
+     * resume now (the next batch pauses again if the warehouse is still away). */
+    intake_pause(c->intake, false);
     c->fenced = false;
     return stop_requested ? ERR_TRANSIENT : ERR_OK;
 }

@@ -355,11 +355,13 @@ void intake_destroy(struct intake *in)
     }
     drop_carried(in, NULL); /* never stored: re-read after a restart */
     free(in->carry);
-    /* Commits what was stored (only committed batches), leaves the group. */
-    commit_stored(in, true);
-    in->closing = true;
-    rd_kafka_consumer_close(in->rk);
-    rd_kafka_destroy(in->rk);
+    if (in->rk) { /* none after a renewal that failed to make its handle */
+        /* Commits what was stored (only committed batches), leaves the group. */
+        commit_stored(in, true);
+        in->closing = true;
+        rd_kafka_consumer_close(in->rk);
+        rd_kafka_destroy(in->rk);
+    }
     replay_destroy(in->replay);
     rd_kafka_topic_partition_list_destroy(in->stored);
     rd_kafka_topic_partition_list_destroy(in->owned);
@@ -902,7 +904,8 @@ enum err_class intake_renew(struct intake *in, char *errstr, size_t n)
     }
     atomic_fetch_add(&in->gen, 1); /* no batch begun before is applied */
     drop_carried(in, NULL);
-    in->closing = true; /* nothing is committed: the group refuses a fenced member's commits */
+    intake_pause(in, false); /* the new handle's partitions start resumed, as the flag says */
+    in->closing = true;      /* nothing is committed: the group refuses a fenced member's commits */
     rd_kafka_consumer_close(in->rk);
     rd_kafka_destroy(in->rk);
     in->closing = false;
