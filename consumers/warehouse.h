@@ -45,11 +45,14 @@ struct warehouse_item {
  * (room for n), ordered by (city, incident_id). Returns how many were kept. */
 size_t warehouse_newest(const struct warehouse_item *items, size_t n, size_t *keep);
 
-/* Append one line of COPY text format (tab-separated, \N for null, backslash escapes) holding
- * seq, the incident's columns (common/incident_fields.h, in order) and hash; an unstamped
- * ingested_at becomes ingested_default. The incident must pass incident_check. -1 on OOM. */
+/* Append one row of COPY binary format holding seq (int4), the incident's columns
+ * (common/incident_fields.h, in order: text, timestamptz, float8, bool, jsonb) and hash (int8);
+ * an unstamped ingested_at becomes ingested_default. The incident must pass incident_check.
+ * The rows go between warehouse_copy_header and warehouse_copy_trailer. -1 on OOM. */
+int warehouse_copy_header(struct buf *b);
 int warehouse_copy_row(struct buf *b, int seq, const struct incident *inc, uint64_t hash,
                        int64_t ingested_default);
+int warehouse_copy_trailer(struct buf *b);
 
 /* A UTC time as PostgreSQL timestamptz text: 2024-02-15 07:09:00.000000+00. */
 void warehouse_format_ts(int64_t us, char *buf, size_t n);
