@@ -75,10 +75,12 @@ bytes=$(redis-cli -p "$REDIS_PORT" --scan --pattern "seen:$wid:*" |
 rss=$(sort -n "$WORK"/first.rss "$WORK"/again.rss | tail -1)
 
 # Latency: a consumer waiting on a new topic, fed at a steady 2,000 records/s for 30 s.
-LPORT=$((19300 + RANDOM % 100))
+LPORT=$((19300 + ${BLOTTER_STACK_PORT_OFFSET:-0} + RANDOM % 100))
 "$BUILD/tests/it_consumer_feed" "$PREFIX" latency 2000 9 0 --partitions 6 >/dev/null # the topic, a warm-up
+# Its own group: under the first run's group and static id it would be handed that member's
+# partitions back (a static member replaced, no rebalance) and read nothing of this topic.
 "$BUILD/blotter-consumer" --topic-prefix "$PREFIX" --city latency --batch-size "$BATCH" \
-    --http-listen "127.0.0.1:$LPORT" --log-level warn 2>"$WORK/latency.log" &
+    --group-id "$PREFIX.latency" --http-listen "127.0.0.1:$LPORT" --log-level warn 2>"$WORK/latency.log" &
 lpid=$!
 sleep 8
 before=$(curl -sf "127.0.0.1:$LPORT/metrics" | grep '^blotter_consumer_end_to_end_seconds_bucket')
