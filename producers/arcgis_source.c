@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "producers/arcgis.h"
 #include "producers/http.h"
+#include "producers/jarena.h"
 #include "producers/rowsplit.h"
 
 #define MAX_BODY_BYTES (256u << 20) /* a page of 50,000 wide features stays well below */
@@ -19,6 +20,7 @@
  * own handle, one thread at a time): the server's time and the parse overlap the producer's. */
 struct prefetch {
     struct http *http;
+    const struct city *city;
     pthread_t thread;
     bool running;
     char url[8192];
@@ -64,6 +66,7 @@ static struct source *arcgis_open(const struct city *city, const struct source_o
         return NULL;
     }
     s->city = city;
+    s->next.city = city;
     snprintf(s->base, sizeof(s->base), "%s", opt->base_url && *opt->base_url ? opt->base_url : "");
     if (!*s->base) {
         snprintf(s->base, sizeof(s->base), "https://%s", city->domain);
@@ -124,6 +127,30 @@ static enum err_class get(struct source *s, const char *url, struct buf *body,
     return cls;
 }
 
+/* Read a page body into ap in an arena of the page's own (jarena.h: the rows are released in
+ * other threads), each row tagged with the dataset and the walk's stamp. */
+static enum err_class page_read(const struct city *city, const char *stamp, const struct buf *body,
+                                struct arcgis_page *ap, char *errstr, size_t errstr_size)
+{
+    struct jarena *arena = jarena_new();
+    jarena_enter(arena);
+    enum err_class cls = arcgis_page_parse(body->p, body->len, ap, errstr, errstr_size);
+    if (cls == ERR_OK) {
+        json_t *unit = json_string(city->dataset), *st = json_string(stamp), *row;
+        size_t i;
+        json_array_foreach(ap->rows, i, row)
+        {
+            json_object_set(row, "::unit", unit);
+            json_object_set(row, "::stamp", st);
+        }
+        json_decref(unit);
+        json_decref(st);
+    }
+    jarena_leave();
+    jarena_release(arena);
+    return cls;
+}
+
 static void *prefetch_main(void *arg)
 {
     struct prefetch *pf = arg;
@@ -134,7 +161,7 @@ static void *prefetch_main(void *arg)
         pf->cls = ERR_TRANSIENT;
     }
     if (pf->cls == ERR_OK) {
-        pf->cls = arcgis_page_parse(pf->body.p, pf->body.len, &pf->ap, pf->err, sizeof(pf->err));
+        pf->cls = page_read(pf->city, pf->stamp, &pf->body, &pf->ap, pf->err, sizeof(pf->err));
     }
     buf_reset(&pf->body);
     return NULL;
@@ -302,7 +329,7 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
     }
     if (!prefetch_take(s, w.stamp, w.offset, &ap, page) &&
         ((cls = get(s, url, &body, page, errstr, errstr_size)) != ERR_OK ||
-         (cls = arcgis_page_parse(body.p, body.len, &ap, errstr, errstr_size)) != ERR_OK)) {
+         (cls = page_read(s->city, w.stamp, &body, &ap, errstr, errstr_size)) != ERR_OK)) {
         goto out;
     }
     if (!page->fields) {
@@ -319,11 +346,8 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
     if (more) {
         prefetch_start(s, w.stamp, w.offset + (int64_t)take, count);
     }
-    json_t *unit = json_string(s->city->dataset), *stamp = json_string(w.stamp);
     for (size_t i = 0; i < take; i++) {
         json_t *row = json_array_get(ap.rows, i);
-        json_object_set(row, "::unit", unit);
-        json_object_set(row, "::stamp", stamp);
         page->rows++;
         if (on_row(ctx, NULL, 0, row) != 0) { /* the row as read: no text to write and read again */
             err_set(errstr, errstr_size, "stopped");
@@ -331,8 +355,6 @@ static enum err_class arcgis_fetch(struct source *s, const struct keyset *after,
             break;
         }
     }
-    json_decref(unit);
-    json_decref(stamp);
     if (cls != ERR_OK) {
         goto out;
     }

@@ -25,6 +25,7 @@
 #include "common/tz.h"
 #include "producers/checkpoint.h"
 #include "producers/city.h"
+#include "producers/jarena.h"
 #include "producers/ledger.h"
 #include "producers/pass.h"
 #include "producers/publish.h"
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
     struct city *city = NULL;
     struct httpd *httpd = NULL;
     char err[1024];
+    jarena_install(); /* before anything allocates through jansson */
     struct config *cfg = config_new(
         P_PRODUCER, "blotter-producer",
         "Follow one city's open-data source and publish every new or changed incident to "

@@ -92,6 +92,24 @@ static void test_null_fingerprint_hex(void **state)
     assert_true(avro_crc64("\"null\"", 6) == 0x63dd24e7cc258f8aULL);
 }
 
+/* Eight bytes at a time gives what one at a time gives, at every length and alignment. */
+static void test_crc64_slicing_matches_bytewise(void **state)
+{
+    (void)state;
+    unsigned char data[96];
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < sizeof(data); i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        data[i] = (unsigned char)x;
+    }
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t len = 0; off + len <= sizeof(data); len++) {
+            assert_true(avro_crc64(data + off, len) == avro_crc64_bytewise(data + off, len));
+        }
+    }
+    assert_true(avro_crc64_bytewise("\"null\"", 6) == 0x63dd24e7cc258f8aULL);
+}
+
 static void test_unicode_escapes_become_utf8(void **state)
 {
     (void)state;
@@ -152,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_vectors),
         cmocka_unit_test(test_null_fingerprint_hex),
+        cmocka_unit_test(test_crc64_slicing_matches_bytewise),
         cmocka_unit_test(test_unicode_escapes_become_utf8),
         cmocka_unit_test(test_invalid_schemas),
         cmocka_unit_test(test_incident_canonical_form),
