@@ -6,6 +6,8 @@
 #   2. the same N re-delivered (a new consumer group): records/s and the speed-up the seen-set gives
 #   3. the consumer's peak RSS, and Redis bytes per seen incident
 #   4. latency at a steady 2,000 records/s: p99 from the Kafka timestamp to the warehouse commit
+#   5. step 1 and its ceiling again on rows as wide as a real city's (30 Chicago source fields in
+#      attributes instead of 2): N/5 incidents of a city of their own (BENCH_WIDE_ROWS)
 #   bench/consumer.sh BUILD_DIR [N]
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -102,6 +104,18 @@ for le, n in rows:
         print(f"{le * 1000:.0f} ms (of {total:.0f} records)")
         break')
 
+# Wide rows: their own city and group; the ceiling the same COPY + INSERT on those rows.
+WIDE_N=${BENCH_WIDE_ROWS:-$((N / 5))}
+"$BUILD/tests/it_consumer_feed" "$PREFIX" benchwide "$WIDE_N" 11 0 --partitions 6 --wide 1 >/dev/null
+wide=$(consume wide --city benchwide --group-id "$PREFIX.wide")
+rate_w=$(echo "$WIDE_N / $wide" | bc -l)
+psql -X -q "$BLOTTER_PG_DSN" \
+    -c "\\copy (SELECT * FROM blotter.incidents WHERE city = 'benchwide') TO '$WORK/wide.tsv'"
+sed "s|$WORK/rows.tsv|$WORK/wide.tsv|" "$WORK/ceiling.sql" >"$WORK/ceiling-wide.sql"
+t0=$(date +%s.%N)
+psql -X -q -v ON_ERROR_STOP=1 "${BASE_DSN%/*}/$DB2" -f "$WORK/ceiling-wide.sql" >/dev/null
+rate_pgw=$(echo "$WIDE_N / ($(date +%s.%N) - $t0)" | bc -l)
+
 printf '%-46s %12.0f records/s\n' "1. new incidents into an empty warehouse" "$rate1"
 printf '%-46s %12.0f rows/s\n' "   PostgreSQL ceiling (COPY + INSERT ON CONFLICT)" "$rate_pg"
 printf '%-46s %12.2f (target >= 0.7)\n' "   ratio" "$(echo "$rate1 / $rate_pg" | bc -l)"
@@ -110,3 +124,7 @@ printf '%-46s %12.1fx (target >= 5)\n' "   speed-up" "$(echo "$rate2 / $rate1" |
 printf '%-46s %12.1f MB (target < 64)\n' "3. consumer peak RSS" "$(echo "$rss / 1024" | bc -l)"
 printf '%-46s %12.1f bytes (target <= 16)\n' "   Redis bytes per seen incident" "$(echo "$bytes / $N" | bc -l)"
 printf '%-46s %12s (target < 500 ms)\n' "4. p99 Kafka append -> commit at 2,000/s <=" "$p99"
+printf '%-46s %12.0f records/s\n' "5. wide rows ($WIDE_N, 30 attributes): new" "$rate_w"
+printf '%-46s %12.0f rows/s\n' "   PostgreSQL ceiling on those rows" "$rate_pgw"
+printf '%-46s %12.2f (target >= 0.7)\n' "   ratio" "$(echo "$rate_w / $rate_pgw" | bc -l)"
+printf '%-46s %12.1f MB\n' "   consumer peak RSS" "$(echo "$(cat "$WORK"/wide.rss) / 1024" | bc -l)"

@@ -4,7 +4,10 @@
 #   - ArcGIS: a Toronto layer of ROWS rows walked page by page (2,000 per page) by the producer
 #     (parse, repeat numbering, mapping, Avro, Kafka) and by curl (the same query pages);
 #   - CSV: one San Diego year file streamed by the producer and downloaded by curl;
-#   - the producer's peak RSS while it streams a CSV year file of at least CSV_MB (500) MB.
+#   - the producer's peak RSS while it streams a CSV year file of at least CSV_MB (500) MB;
+#   - what Kafka takes of Blotter's records on this machine at all: ROWS generated incidents
+#     encoded and published with the producer's settings, nothing fetched or parsed (the
+#     it_consumer_feed test tool): no producer of any source can publish faster than that.
 # Not a test: it only reports.   bench/sources.sh BUILD_DIR [ROWS]
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -37,7 +40,18 @@ LAYER=/S9th0jAJ7bqgIRjw/ArcGIS/rest/services/Major_Crime_Indicators_Open_Data/Fe
 CSV_PATH=/police_nibrs/pd_nibrs_YEAR_datasd.csv
 
 echo "sources benchmark: Kafka $BLOTTER_KAFKA_BROKERS (acks=all, idempotent, zstd)"
-printf '%-34s %12s %12s %8s %12s\n' what producer/s curl/s ratio peak_rss_MB
+printf '%-34s %12s %12s %8s %12s %9s\n' what producer/s curl/s ratio peak_rss_MB vs_kafka
+
+# ---- What Kafka takes: the same number of records, generated and published, nothing else ----
+t0=$(now)
+"$BUILD/tests/it_consumer_feed" "bench$$k" benchcity "$ROWS" 3 0 --partitions 6 >/dev/null
+KAFKA_RATE=$(rate "$ROWS" "$(echo "$(now) - $t0" | bc)")
+printf '%-34s %12.0f\n' "kafka: $ROWS records published" "$KAFKA_RATE"
+line() { # WHAT ROWS PRODUCER_SECS CURL_SECS RSS_KB
+    printf '%-34s %12.0f %12.0f %8.2f %12.1f %9.2f\n' "$1" "$(rate "$2" "$3")" "$(rate "$2" "$4")" \
+        "$(echo "$4 / $3" | bc -l)" "$(echo "$5 / 1024" | bc -l)" \
+        "$(echo "($2 / $3) / $KAFKA_RATE" | bc -l)"
+}
 
 # ---- ArcGIS ----
 start_server "$ROWS" toronto
@@ -55,8 +69,7 @@ c=$(echo "$(now) - $t0" | bc)
 /usr/bin/time -f '%e %M' -o "$WORK/time" "$BUILD/blotter-producer" --city toronto --once \
     --topic-prefix "bench$$a" --log-level warn --source-base-url "$BASE" 2>"$WORK/producer-a.log"
 read -r secs rss <"$WORK/time"
-printf '%-34s %12.0f %12.0f %8.2f %12.1f\n' "arcgis $offset rows, 2000/page" "$(rate "$offset" "$secs")" \
-    "$(rate "$offset" "$c")" "$(echo "($offset / $secs) / ($offset / $c)" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+line "arcgis $offset rows, 2000/page" "$offset" "$secs" "$c" "$rss"
 
 # ---- CSV: throughput on a year file, then RSS on one of at least CSV_MB ----
 csv_run() { # ROWS LABEL
@@ -77,9 +90,7 @@ csv_run() { # ROWS LABEL
         --since "$year-01-01" --until "$((year + 1))-01-01" --topic-prefix "bench$$c$1" \
         --log-level warn --source-base-url "$BASE" 2>"$WORK/producer-c.log" >/dev/null
     read -r secs rss <"$WORK/time"
-    printf '%-34s %12.0f %12.0f %8.2f %12.1f\n' "csv $2 $((best / 1048576)) MB, $rows rows" \
-        "$(rate "$rows" "$secs")" "$(rate "$rows" "$c")" \
-        "$(echo "($rows / $secs) / ($rows / $c)" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    line "csv $2 $((best / 1048576)) MB, $rows rows" "$rows" "$secs" "$c" "$rss"
 }
 csv_run "$ROWS" "year file"
 # about 260 bytes a row, a third of the rows in the largest year

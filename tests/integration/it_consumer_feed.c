@@ -11,7 +11,9 @@
  * winner being the one with the greater version hash (signed), delivered loser last.
  * --expect writes the newest version of every incident after rounds 0..ROUND as TSV:
  *   city, incident_id, source_updated_at, version_hash, category, occurred_at
- * Times are ISO 8601 UTC with microseconds. Needs the local stack (Kafka). */
+ * Times are ISO 8601 UTC with microseconds. Needs the local stack (Kafka).
+ * --wide 1 gives every incident the attributes of a real Chicago row (30 source fields, as the
+ * producer keeps them) instead of two: the benchmark's data set as wide as a real city's. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,66 @@ static const char *categories[][2] = {
 #define US_DAY  86400000000LL
 #define US_HOUR 3600000000LL
 
+static bool wide;
+
+/* The source fields of a Chicago row (producers/cities/chicago.json's dataset), as the producer
+ * keeps them in attributes: every field but the mapped id, as text, the location as JSON. */
+static void add_chicago_attrs(struct incident *inc, long i, uint64_t h)
+{
+    static const char *regions[] = {
+        ":@computed_region_43wa_7qmu", ":@computed_region_6mkv_f3dw", ":@computed_region_awaf_s7ux",
+        ":@computed_region_bdys_3d7i", ":@computed_region_d3ds_rm58", ":@computed_region_d9mm_jgwp",
+        ":@computed_region_rpca_8um6", ":@computed_region_vrxf_vc4k",
+    };
+    static const char *types[][3] = {
+        {"0460", "BATTERY", "SIMPLE"},
+        {"0910", "MOTOR VEHICLE THEFT", "AUTOMOBILE"},
+        {"0820", "THEFT", "$500 AND UNDER"},
+        {"0486", "BATTERY", "DOMESTIC BATTERY SIMPLE"},
+        {"1310", "CRIMINAL DAMAGE", "TO PROPERTY"},
+    };
+    char v[160];
+    for (size_t k = 0; k < sizeof(regions) / sizeof(regions[0]); k++) {
+        snprintf(v, sizeof(v), "%u", (unsigned)(h >> (k * 4)) % (k < 2 ? 5000 : 80));
+        incident_add_attr(inc, regions[k], v);
+    }
+    const char *const *t = types[h % 5];
+    snprintf(v, sizeof(v), "%s", i % 2 ? "true" : "false");
+    incident_add_attr(inc, "arrest", v);
+    snprintf(v, sizeof(v), "%04u", (unsigned)(h % 2500));
+    incident_add_attr(inc, "beat", v);
+    snprintf(v, sizeof(v), "0%02uXX W RICE ST", (unsigned)(h % 90));
+    incident_add_attr(inc, "block", v);
+    snprintf(v, sizeof(v), "JA%06ld", i % 1000000);
+    incident_add_attr(inc, "case_number", v);
+    snprintf(v, sizeof(v), "%u", (unsigned)(h % 77) + 1);
+    incident_add_attr(inc, "community_area", v);
+    incident_add_attr(inc, "date", "2024-11-26T23:53:00.000");
+    incident_add_attr(inc, "description", t[2]);
+    snprintf(v, sizeof(v), "%03u", (unsigned)(h % 25) + 1);
+    incident_add_attr(inc, "district", v);
+    incident_add_attr(inc, "domestic", i % 7 ? "false" : "true");
+    incident_add_attr(inc, "fbi_code", "08B");
+    incident_add_attr(inc, "iucr", t[0]);
+    snprintf(v, sizeof(v), "%.9f", inc->latitude);
+    incident_add_attr(inc, "latitude", v);
+    snprintf(v, sizeof(v), "{\"type\":\"Point\",\"coordinates\":[%.9f,%.9f]}", inc->longitude,
+             inc->latitude);
+    incident_add_attr(inc, "location", v);
+    incident_add_attr(inc, "location_description", h % 3 ? "STREET" : "APARTMENT");
+    snprintf(v, sizeof(v), "%.9f", inc->longitude);
+    incident_add_attr(inc, "longitude", v);
+    incident_add_attr(inc, "primary_type", t[1]);
+    incident_add_attr(inc, "updated_on", "2024-12-03T15:49:45.000");
+    snprintf(v, sizeof(v), "%u", (unsigned)(h % 50) + 1);
+    incident_add_attr(inc, "ward", v);
+    snprintf(v, sizeof(v), "%u", 1100000 + (unsigned)(h % 90000));
+    incident_add_attr(inc, "x_coordinate", v);
+    snprintf(v, sizeof(v), "%u", 1850000 + (unsigned)(h % 90000));
+    incident_add_attr(inc, "y_coordinate", v);
+    incident_add_attr(inc, "year", "2024");
+}
+
 /* Version r (variant 0 or the tie's variant 1) of incident i. */
 static void make_version(struct incident *inc, const char *city, long i, int r, int variant)
 {
@@ -107,8 +169,12 @@ static void make_version(struct incident *inc, const char *city, long i, int r, 
     inc->longitude = -87.7 - (double)(h % 997) * 1e-4;
     inc->arrest = (int8_t)(hr % 3) - 1;
     inc->domestic = (int8_t)(i % 2);
-    incident_add_attr(inc, "raw_id", inc->incident_id);
-    incident_add_attr(inc, "note", "tab\there \"q\" back\\slash \xe2\x9c\x93");
+    if (wide) {
+        add_chicago_attrs(inc, i, h);
+    } else {
+        incident_add_attr(inc, "raw_id", inc->incident_id);
+        incident_add_attr(inc, "note", "tab\there \"q\" back\\slash \xe2\x9c\x93");
+    }
     inc->ingested_at = now_us();
 }
 
@@ -177,7 +243,7 @@ int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: it_consumer_feed PREFIX CITY N SEED ROUND [--expect FILE] "
-                        "[--bad K] [--partitions P] [--rate PER_SECOND]\n");
+                        "[--bad K] [--partitions P] [--rate PER_SECOND] [--wide 1]\n");
         return 2;
     }
     const char *prefix = argv[1], *city = argv[2];
@@ -196,6 +262,8 @@ int main(int argc, char **argv)
             partitions = atoi(argv[a + 1]);
         } else if (strcmp(argv[a], "--rate") == 0) {
             rate = atol(argv[a + 1]);
+        } else if (strcmp(argv[a], "--wide") == 0) {
+            wide = atoi(argv[a + 1]) != 0;
         }
     }
     log_setup(LOG_WARN, LOG_FORMAT_LOGFMT, "it_consumer_feed");
