@@ -14,7 +14,11 @@ struct codec {
     char *canonical;
     uint64_t fingerprint;
     int32_t schema_id;
+    char *scratch;           /* encode: written here first (reused), then copied out */
+    avro_writer_t scratch_w; /* ... by this writer */
 };
+
+#define SCRATCH_BYTES (64 * 1024) /* a record larger than this is measured first instead */
 
 void codec_destroy(struct codec *codec)
 {
@@ -28,6 +32,10 @@ void codec_destroy(struct codec *codec)
     if (codec->schema) {
         avro_schema_decref(codec->schema);
     }
+    if (codec->scratch_w) {
+        avro_writer_free(codec->scratch_w);
+    }
+    free(codec->scratch);
     free(codec->canonical);
     free(codec);
 }
@@ -190,6 +198,28 @@ enum err_class codec_encode(struct codec *codec, const struct incident *inc, voi
     for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
         if (encode_field(rec, i, &incident_fields[i], inc) != 0) {
             goto avro_fail;
+        }
+    }
+    /* One pass into the reused scratch buffer; only a record that does not fit there is
+     * measured (a second walk of the record) and written where it fits. */
+    if (!codec->scratch && (codec->scratch = malloc(SCRATCH_BYTES)) &&
+        !(codec->scratch_w = avro_writer_memory(codec->scratch, SCRATCH_BYTES))) {
+        free(codec->scratch);
+        codec->scratch = NULL;
+    }
+    if (codec->scratch_w) {
+        avro_writer_memory_set_dest(codec->scratch_w, codec->scratch, SCRATCH_BYTES);
+        if (avro_value_write(codec->scratch_w, rec) == 0) {
+            body_len = (size_t)avro_writer_tell(codec->scratch_w);
+            if (!(buf = malloc(header_len + body_len))) {
+                err_set(errstr, errstr_size, "out of memory");
+                return ERR_FATAL;
+            }
+            put_header(codec, buf);
+            memcpy(buf + header_len, codec->scratch, body_len);
+            *out = buf;
+            *out_len = header_len + body_len;
+            return ERR_OK;
         }
     }
     if (avro_value_sizeof(rec, &body_len)) {
