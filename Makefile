@@ -172,6 +172,7 @@ bench: deps
 	@bench/consumer.sh $(BUILD) $(BENCH_ROWS)
 	@bench/dashboard.sh $(BUILD) $(BENCH_ROWS)
 	@bench/sources.sh $(BUILD) $(SOURCES_BENCH_ROWS)
+	@bench/parsers.sh
 # Blotter's consumer beside Kafka Connect with the Debezium JDBC sink (bench/peer.sh).
 bench-peer: deps
 	@$(MAKE) --no-print-directory all

@@ -12,6 +12,7 @@ PACKAGES=(
     postgresql redis-server openjdk-17-jre-headless maven kcat curl
     python3 python3-avro python3-yaml tzdata procps iproute2 bc time
     chromium wrk clang-14 libclang-rt-14-dev
+    libcjson-dev libjson-c-dev libyajl-dev
 )
 
 missing=()
