@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "producers/city_map.h"
+#include "producers/jarena.h"
 #include "producers/limits.h"
 
 #define QUEUE_ROWS 1024
@@ -121,7 +122,12 @@ static void process_row(struct workers *pool, struct worker *w, struct page *pg,
         return;
     }
     if (!row) {
+        /* Read into an arena of the row's own: its values go back together, when it does. */
+        struct jarena *arena = jarena_new();
+        jarena_enter(arena);
         row = pool->s.kind->read_row(raw, len, &clean, &clean_len);
+        jarena_leave();
+        jarena_release(arena);
         if (clean) {
             raw = clean;
             len = clean_len;
