@@ -7,6 +7,8 @@
 #   make test-san   unit and quicker integration tests under the sanitizers, in build-san/
 #   make test-faults   the fault scenarios (tests/faults/): kills of every part, one and three brokers
 #   make WERROR=0   do not turn warnings into errors (packagers)
+#   make BUILD=build-rdk RDKAFKA_PREFIX=$$(infra/local/rdkafka.sh)   against a pinned librdkafka
+#                   built from source (Debian's 2.0.2 is the default; see the README)
 #   make fuzz FUZZ_S=N   each libFuzzer harness of tests/fuzz/ for N seconds (clang-14, build-fuzz/)
 #   make fuzz-regress    every harness over its corpus plus a short exploration (CI)
 
@@ -20,6 +22,11 @@ BENCH_ROWS ?= 1000000
 SOURCES_BENCH_ROWS ?= 200000
 Q        := $(if $(filter 1,$(V)),,@)
 OPT      ?= -O2
+# A librdkafka installed under this prefix instead of the system's; the programs find it at run
+# time through their rpath. Its headers are included as system headers (-isystem), like Debian's:
+# 2.12's rdkafka.h itself trips -Wignored-qualifiers.
+RDKAFKA_PREFIX ?=
+RDKAFKA_DIR := $(if $(RDKAFKA_PREFIX),$(abspath $(RDKAFKA_PREFIX)))
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -32,8 +39,11 @@ endif
 # Includes are qualified by folder ("common/log.h", "producers/city.h"): the root is the only
 # include path besides the generated sources.
 CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) $(WARN) -MMD -MP -I. -I$(BUILD)/gen \
-              $(PKG_CFLAGS) $(CFLAGS)
+              $(if $(RDKAFKA_DIR),-isystem $(RDKAFKA_DIR)/include) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lcsv -lpthread -lm $(LDLIBS)
+ifneq ($(RDKAFKA_DIR),)
+LDFLAGS    += -L$(RDKAFKA_DIR)/lib -Wl,-rpath,$(RDKAFKA_DIR)/lib
+endif
 ifneq ($(SANITIZE),)
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS    += -fsanitize=$(SANITIZE)

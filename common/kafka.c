@@ -12,6 +12,10 @@
 #include "common/refused.h"
 #include "common/secret.h"
 
+/* fetch.queue.backoff.ms: librdkafka 2.1.0 and later; see kafka_conf_new. */
+#define FETCH_QUEUE_BACKOFF_SINCE 0x020100ff
+#define FETCH_QUEUE_BACKOFF_MS    "10"
+
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t n)
 {
     if (rd_kafka_conf_set(conf, k, v, errstr, n) != RD_KAFKA_CONF_OK) {
@@ -123,6 +127,13 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
         if (set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size)) {
             goto fail;
         }
+    }
+    /* A full fetch queue pauses fetching for fetch.queue.backoff.ms: a fixed second before
+     * librdkafka 2.1 (issue #2879; Debian 12 ships 2.0.2), which bounds redelivery's speed.
+     * Where the linked library has the property, a short pause lets a small queue keep up. */
+    if (role == KAFKA_CONSUMER && rd_kafka_version() >= FETCH_QUEUE_BACKOFF_SINCE &&
+        set(conf, "fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS, errstr, errstr_size)) {
+        goto fail;
     }
 
     /* Passthrough: BLOTTER_KAFKA_SASL_MECHANISMS=PLAIN -> sasl.mechanisms=PLAIN. */

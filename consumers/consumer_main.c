@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "common/backoff.h"
 #include "common/codec.h"
 #include "common/config.h"
@@ -237,6 +239,7 @@ static int start_stages(struct consumer *c)
         return cls == ERR_TRANSIENT ? 0 : conn_exit_code(why);
     }
     log_info("warehouse.ready", "warehouse_id=%s", warehouse_id(c->wh));
+    log_info("kafka.library", "librdkafka=%s", rd_kafka_version_str());
     if (*set->redis_url) {
         c->seen = seen_new(set->redis_url, set->seen_buckets, 2000, (int)set->svc.backoff_ms,
                            (int)set->svc.backoff_max_ms, errstr, sizeof(errstr));
