@@ -90,10 +90,18 @@ enum err_class arcgis_error(const json_t *body, char *errstr, size_t errstr_size
     }
     json_int_t code = json_integer_value(json_object_get(e, "code"));
     const char *msg = json_string_value(json_object_get(e, "message"));
-    char *details = json_dumps(json_object_get(e, "details"), JSON_COMPACT | JSON_ENCODE_ANY);
+    /* Into a buffer of this frame, not json_dumps' malloc'ed text: a page is read in an arena
+     * (jarena.h), where jansson's allocations are not free()'s to release. */
+    char details[512];
+    const json_t *d = json_object_get(e, "details");
+    size_t n = d ? json_dumpb(d, details, sizeof(details) - 4, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    if (n >= sizeof(details) - 4) {
+        memcpy(details + sizeof(details) - 4, "...", 4); /* cut */
+    } else {
+        snprintf(details + n, sizeof(details) - n, "%s", n ? "" : "-");
+    }
     err_set(errstr, errstr_size, "ArcGIS error %lld: %s (details %s)", (long long)code,
-            msg ? msg : "-", details ? details : "-");
-    free(details);
+            msg ? msg : "-", details);
     return code == 202 || code == 408 || code == 429 || code >= 500 ? ERR_TRANSIENT : ERR_FATAL;
 }
 

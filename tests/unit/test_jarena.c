@@ -8,6 +8,7 @@
 
 #include "tests/unit/cmocka_all.h"
 
+#include "producers/arcgis.h"
 #include "producers/jarena.h"
 
 static json_t *read_page(struct jarena *a, int rows)
@@ -101,6 +102,28 @@ static void test_an_empty_arena_goes_with_its_hold(void **state)
     assert_int_equal(jarena_blocks_live(), 0);
 }
 
+/* What is read in an arena never hands malloc's free() a value of the arena: an ArcGIS error
+ * envelope's details are written into the caller's buffer, not json_dumps' text. */
+static void test_an_error_page_read_in_an_arena(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"error\":{\"code\":400,\"message\":\"Unable to complete operation.\","
+        "\"details\":[\"this server knows where=1=1 only\"]}}";
+    char err[256];
+    struct arcgis_page page;
+    struct jarena *a = jarena_new();
+    jarena_enter(a);
+    enum err_class cls = arcgis_page_parse(body, sizeof(body) - 1, &page, err, sizeof(err));
+    jarena_leave();
+    jarena_release(a);
+    assert_int_equal(cls, ERR_FATAL);
+    assert_string_equal(err, "ArcGIS error 400: Unable to complete operation. (details [\"this "
+                             "server knows where=1=1 only\"])");
+    arcgis_page_clear(&page);
+    assert_int_equal(jarena_blocks_live(), 0);
+}
+
 int main(void)
 {
     jarena_install(); /* before jansson allocates anything */
@@ -108,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_values_released_elsewhere_return_the_blocks),
         cmocka_unit_test(test_outside_an_arena_malloc_as_before),
         cmocka_unit_test(test_an_empty_arena_goes_with_its_hold),
+        cmocka_unit_test(test_an_error_page_read_in_an_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
