@@ -52,6 +52,23 @@ as_root() {
     fi
 }
 
+# apt_install_missing WHO PACKAGE...: install the Debian packages not installed yet (as root);
+# exits on failure.
+apt_install_missing() {
+    local who=$1 p missing=()
+    shift
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    say "$who: installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "$who: apt-get update failed"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >&2 || die "$who: could not install ${missing[*]}"
+}
+
 # PostgreSQL refuses to run as root; as root it runs as the postgres user, with its data
 # under /tmp where that user can reach it (the repository may sit in a private home).
 pg_as_user() {

@@ -15,23 +15,13 @@ PACKAGES=(
     libcjson-dev libjson-c-dev libyajl-dev
 )
 
-missing=()
 # The dashboard's page is built with Node.js and npm: Debian's, unless some are installed already.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
-for p in "${PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "deps: installing ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    # Debian starts its own redis and postgresql services on install; Blotter runs its own
-    # instances on other ports, so theirs are left alone.
-fi
+# Debian starts its own redis and postgresql services on install; Blotter runs its own instances
+# on other ports, so theirs are left alone.
+apt_install_missing deps "${PACKAGES[@]}"
 
 case $KAFKA_VERSION in
 3.*) profile=kafka3 ;;

@@ -22,17 +22,7 @@ if [ -f "$stamp" ]; then
 fi
 
 # Headers the build needs from Debian (zlib and OpenSSL are deps.sh's already).
-missing=()
-for p in libzstd-dev zlib1g-dev libssl-dev; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "rdkafka: installing ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+apt_install_missing rdkafka libzstd-dev zlib1g-dev libssl-dev
 command -v npm >/dev/null 2>&1 || die "npm is needed (make deps installs it)"
 
 work=$(mktemp -d)
