@@ -36,15 +36,19 @@ static void table_init(void)
     }
 }
 
-uint64_t avro_crc64_bytewise(const void *data, size_t len)
+/* fp advanced over len bytes, one at a time. */
+static uint64_t crc64_bytes(uint64_t fp, const unsigned char *p, size_t len)
 {
-    pthread_once(&table_once, table_init);
-    const unsigned char *p = data;
-    uint64_t fp = CRC64_EMPTY;
     for (size_t i = 0; i < len; i++) {
         fp = (fp >> 8) ^ table[0][(fp ^ p[i]) & 0xff];
     }
     return fp;
+}
+
+uint64_t avro_crc64_bytewise(const void *data, size_t len)
+{
+    pthread_once(&table_once, table_init);
+    return crc64_bytes(CRC64_EMPTY, data, len);
 }
 
 uint64_t avro_crc64(const void *data, size_t len)
@@ -62,10 +66,7 @@ uint64_t avro_crc64(const void *data, size_t len)
              table[2][(fp >> 40) & 0xff] ^ table[1][(fp >> 48) & 0xff] ^ table[0][fp >> 56];
     }
 #endif
-    for (; len > 0; len--, p++) {
-        fp = (fp >> 8) ^ table[0][(fp ^ *p) & 0xff];
-    }
-    return fp;
+    return crc64_bytes(fp, p, len);
 }
 
 /* ---- Parsing Canonical Form ---- */

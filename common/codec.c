@@ -48,6 +48,11 @@ struct codec *codec_new(int32_t schema_id, char *errstr, size_t errstr_size)
         return NULL;
     }
     codec->schema_id = schema_id;
+    if (!(codec->scratch = calloc(1, SCRATCH_BYTES)) ||
+        !(codec->scratch_w = avro_writer_memory(codec->scratch, SCRATCH_BYTES))) {
+        err_set(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     codec->canonical = avro_canonical_form(incident_avsc, errstr, errstr_size);
     if (!codec->canonical) {
         goto fail;
@@ -200,29 +205,13 @@ enum err_class codec_encode(struct codec *codec, const struct incident *inc, voi
             goto avro_fail;
         }
     }
-    /* One pass into the reused scratch buffer; only a record that does not fit there is
-     * measured (a second walk of the record) and written where it fits. */
-    if (!codec->scratch && (codec->scratch = malloc(SCRATCH_BYTES)) &&
-        !(codec->scratch_w = avro_writer_memory(codec->scratch, SCRATCH_BYTES))) {
-        free(codec->scratch);
-        codec->scratch = NULL;
-    }
-    if (codec->scratch_w) {
-        avro_writer_memory_set_dest(codec->scratch_w, codec->scratch, SCRATCH_BYTES);
-        if (avro_value_write(codec->scratch_w, rec) == 0) {
-            body_len = (size_t)avro_writer_tell(codec->scratch_w);
-            if (!(buf = malloc(header_len + body_len))) {
-                err_set(errstr, errstr_size, "out of memory");
-                return ERR_FATAL;
-            }
-            put_header(codec, buf);
-            memcpy(buf + header_len, codec->scratch, body_len);
-            *out = buf;
-            *out_len = header_len + body_len;
-            return ERR_OK;
-        }
-    }
-    if (avro_value_sizeof(rec, &body_len)) {
+    /* One pass into the codec's scratch buffer; only a record larger than that is measured (a
+     * second walk of the record) and written straight into its own buffer. */
+    avro_writer_memory_set_dest(codec->scratch_w, codec->scratch, SCRATCH_BYTES);
+    bool in_scratch = avro_value_write(codec->scratch_w, rec) == 0;
+    if (in_scratch) {
+        body_len = (size_t)avro_writer_tell(codec->scratch_w);
+    } else if (avro_value_sizeof(rec, &body_len)) {
         goto avro_fail;
     }
     buf = malloc(header_len + body_len);
@@ -231,11 +220,15 @@ enum err_class codec_encode(struct codec *codec, const struct incident *inc, voi
         return ERR_FATAL;
     }
     put_header(codec, buf);
-    w = avro_writer_memory((char *)buf + header_len, (int64_t)body_len);
-    if (!w || avro_value_write(w, rec)) {
-        goto avro_fail;
+    if (in_scratch) {
+        memcpy(buf + header_len, codec->scratch, body_len);
+    } else {
+        w = avro_writer_memory((char *)buf + header_len, (int64_t)body_len);
+        if (!w || avro_value_write(w, rec)) {
+            goto avro_fail;
+        }
+        avro_writer_free(w);
     }
-    avro_writer_free(w);
     *out = buf;
     *out_len = header_len + body_len;
     return ERR_OK;

@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -28,8 +27,7 @@ struct jarena {
 };
 
 static struct {
-    bool installed;
-    char *base; /* RANGE_BLOCKS blocks, BLOCK_BYTES-aligned; NULL: no range */
+    char *base; /* RANGE_BLOCKS blocks, BLOCK_BYTES-aligned; NULL: not installed */
     pthread_mutex_t lock;
     unsigned fresh;                   /* blocks never used: fresh .. RANGE_BLOCKS - 1 */
     unsigned free_n;                  /* returned blocks, reused first */
@@ -117,7 +115,7 @@ static void j_free(void *p)
 
 void jarena_install(void)
 {
-    if (pool.installed) {
+    if (pool.base) {
         return;
     }
     /* Reserve twice the range and keep its BLOCK_BYTES-aligned middle. */
@@ -135,12 +133,11 @@ void jarena_install(void)
     munmap((char *)start + RANGE_BLOCKS * BLOCK_BYTES, BLOCK_BYTES - head);
     pool.base = (char *)start;
     json_set_alloc_funcs(j_malloc, j_free);
-    pool.installed = true;
 }
 
 struct jarena *jarena_new(void)
 {
-    struct jarena *a = pool.installed ? calloc(1, sizeof(*a)) : NULL;
+    struct jarena *a = pool.base ? calloc(1, sizeof(*a)) : NULL;
     if (a) {
         atomic_init(&a->live, 1);
     }

@@ -12,8 +12,8 @@
  * until used) and routes jansson's allocations through this file: in a thread with an arena
  * entered they come from its blocks, elsewhere from malloc as before (so json_dumps' text is
  * still free()'d by its callers). A release tells an arena's value from malloc's by its address.
- * Without jarena_install (or when the range cannot be reserved, or is full), jarena_new()
- * returns NULL and jansson uses malloc. */
+ * Without jarena_install (or when the range cannot be reserved), jarena_new() returns NULL and
+ * jansson uses malloc; when the range is full, an arena's values come from malloc too. */
 #ifndef BLOTTER_JARENA_H
 #define BLOTTER_JARENA_H
 
@@ -25,7 +25,8 @@ void jarena_install(void);
 /* A new arena (NULL when not installed or out of memory), held once by its caller. */
 struct jarena *jarena_new(void);
 /* The calling thread's jansson allocations come from a until jarena_leave (a NULL: from malloc).
- * Only one thread at a time may have a given arena entered. */
+ * Only one thread at a time may have a given arena entered. Between the two, ask jansson for
+ * nothing its caller free()s (json_dumps' text: json_dumpb into a buffer instead). */
 void jarena_enter(struct jarena *a);
 void jarena_leave(void);
 /* Drop the caller's hold: the blocks go when every value allocated from a has been freed too. */
