@@ -18,6 +18,13 @@ enum kafka_role { KAFKA_PRODUCER, KAFKA_CONSUMER };
 rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char **envp,
                                 char *errstr, size_t errstr_size);
 
+/* With librdkafka 2.1 or later, -1: kafka_conf_new gives consumers fetch.queue.backoff.ms (10 ms
+ * unless BLOTTER_KAFKA_FETCH_QUEUE_BACKOFF_MS says otherwise). Before 2.1 the library pauses a
+ * full fetch queue for a fixed second; then the interval at which a consumer should wake its
+ * fetchers (consumers/fetchwake.h): that variable of envp, 10 by default, and -1 (do not wake)
+ * for 1000 or more, the library's own second. */
+long kafka_fetch_wake_ms(char **envp);
+
 /* rd_kafka_new that always takes conf: librdkafka's on success, destroyed on failure (then NULL
  * with errstr). The one place that rule is written. */
 rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/stop.h"
 #include "common/timeutil.h"
+#include "consumers/fetchwake.h"
 #include "consumers/replay.h"
 
 extern char **environ;
@@ -61,6 +62,11 @@ struct intake {
     atomic_bool fenced;
     int64_t renewed_ms[RENEW_MAX];
     int n_renewed;
+    /* librdkafka before 2.1: the fetch waker, its interval (-1: none), and the bytes taken
+     * since the last poke, against an eighth of the fetch queue */
+    struct fetchwake *wake;
+    long wake_ms;
+    size_t taken_bytes, wake_bytes;
 };
 
 /* Commit the offsets of applied batches of the partitions we own (async: the reply is only
@@ -268,6 +274,26 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
+/* librdkafka before 2.1 (Debian 12's): a waker for in->rk's fetchers, see fetchwake.h. */
+static void wake_start(struct intake *in)
+{
+    if (in->wake_ms < 0) {
+        return;
+    }
+    in->wake = fetchwake_start(in->rk, in->wake_ms, in->stats->fetch_wakes);
+    in->taken_bytes = 0;
+    if (in->wake) {
+        log_info("consumer.fetch_wake", "librdkafka=%s interval_ms=%ld every_bytes=%zu",
+                 rd_kafka_version_str(), in->wake_ms, in->wake_bytes);
+    }
+}
+
+static void wake_stop(struct intake *in)
+{
+    fetchwake_stop(in->wake);
+    in->wake = NULL;
+}
+
 struct intake *intake_new(const struct consumer_settings *set, struct consumer_stats *stats,
                           rd_kafka_t *also_poll, char *errstr, size_t n)
 {
@@ -312,6 +338,8 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
     long session_ms = conf_long(conf, "session.timeout.ms", 45000);
     in->freeze_ms = session_ms / 2 > 2000 ? session_ms / 2 : 2000;
     in->settle_ms = 2 * conf_long(conf, "heartbeat.interval.ms", 3000);
+    in->wake_ms = kafka_fetch_wake_ms(environ);
+    in->wake_bytes = (size_t)conf_long(conf, "queued.max.messages.kbytes", 2048) * 1024 / 8;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, in);
     if (*in->instance_id && !(in->conf_copy = rd_kafka_conf_dup(conf))) {
@@ -324,6 +352,7 @@ struct intake *intake_new(const struct consumer_settings *set, struct consumer_s
         goto fail;
     }
     rd_kafka_poll_set_consumer(in->rk);
+    wake_start(in);
     if (pthread_create(&in->watch, NULL, watch_main, in) == 0) {
         in->watching = true;
     }
@@ -353,6 +382,7 @@ void intake_destroy(struct intake *in)
         atomic_store(&in->watch_stop, true);
         pthread_join(in->watch, NULL);
     }
+    wake_stop(in);
     drop_carried(in, NULL); /* never stored: re-read after a restart */
     free(in->carry);
     if (in->rk) { /* none after a renewal that failed to make its handle */
@@ -511,6 +541,11 @@ static rd_kafka_message_t *poll_once(struct intake *in, int timeout_ms)
     if (rkm && !take_message(in, rkm)) {
         rd_kafka_message_destroy(rkm);
         return NULL;
+    }
+    /* An eighth of the fetch queue taken: if it was full, fetching may go on. */
+    if (rkm && in->wake && (in->taken_bytes += rkm->len + rkm->key_len) >= in->wake_bytes) {
+        in->taken_bytes = 0;
+        fetchwake_poke(in->wake);
     }
     return rkm;
 }
@@ -907,6 +942,7 @@ enum err_class intake_renew(struct intake *in, char *errstr, size_t n)
     drop_carried(in, NULL);
     intake_pause(in, false); /* the new handle's partitions start resumed, as the flag says */
     in->closing = true;      /* nothing is committed: the group refuses a fenced member's commits */
+    wake_stop(in);
     rd_kafka_consumer_close(in->rk);
     rd_kafka_destroy(in->rk);
     in->closing = false;
@@ -921,6 +957,7 @@ enum err_class intake_renew(struct intake *in, char *errstr, size_t n)
         return ERR_FATAL;
     }
     rd_kafka_poll_set_consumer(in->rk);
+    wake_start(in);
     atomic_store(&in->fenced, false);
     enum err_class cls = intake_start(in, errstr, n);
     if (cls == ERR_OK) {

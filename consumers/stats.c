@@ -36,6 +36,9 @@ void consumer_stats_init(struct consumer_stats *m)
     m->default_rows = metric_gauge("blotter_consumer_default_partition_rows",
                                    "Rows found in the DEFAULT partition (then drained)", NULL);
     m->paused = metric_gauge("blotter_consumer_paused", "1 while partitions are paused", NULL);
+    m->fetch_wakes = metric_counter(
+        "blotter_consumer_fetch_wakes_total",
+        "Wakes of librdkafka's fetchers after a full fetch queue (librdkafka before 2.1)", NULL);
     m->redis_up =
         metric_gauge("blotter_consumer_redis_up", "1 when the seen-set is reachable", NULL);
 }
