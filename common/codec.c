@@ -499,47 +499,177 @@ static size_t read_header(const struct codec *codec, const unsigned char *p, siz
     return 0;
 }
 
-enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
-                            char *errstr, size_t errstr_size)
+/* A string's bytes: *s points into the body, *n is its length. */
+static int read_str(struct walk *w, const char **s, size_t *n)
+{
+    int64_t len;
+    if (walk_long(w, &len) != 0) {
+        return -1;
+    }
+    const unsigned char *at = w->p;
+    if (walk_skip(w, len, "string") != 0) {
+        return -1;
+    }
+    *s = (const char *)at;
+    *n = (size_t)len;
+    return 0;
+}
+
+/* The attributes map: blocks of string keys and values. A key given twice keeps its first place
+ * and its last value, as libavro's generic map does. */
+static int read_attrs(struct walk *w, struct incident *inc)
+{
+    for (;;) {
+        int64_t count, size;
+        if (walk_long(w, &count) != 0) {
+            return -1;
+        }
+        if (count == 0) {
+            return 0;
+        }
+        if (count < 0 && (count == INT64_MIN || walk_long(w, &size) != 0)) {
+            return -1;
+        }
+        for (int64_t i = count < 0 ? count : -count; i < 0; i++) {
+            const char *k, *v;
+            size_t kn, vn;
+            if (read_str(w, &k, &kn) != 0 || read_str(w, &v, &vn) != 0) {
+                return -1;
+            }
+            if (memchr(k, 0, kn) || memchr(v, 0, vn)) {
+                return -2;
+            }
+            size_t at = 0;
+            while (at < inc->n_attrs &&
+                   (strncmp(inc->attrs[at].key, k, kn) != 0 || inc->attrs[at].key[kn] != '\0')) {
+                at++;
+            }
+            int rc = at < inc->n_attrs ? incident_set_strn(&inc->attrs[at].value, v, vn)
+                                       : incident_add_attrn(inc, k, kn, v, vn);
+            if (rc != 0) {
+                return -1;
+            }
+        }
+    }
+}
+
+/* The record's fields straight from the body, in the schema's order (incident_fields), strings
+ * copied once into inc: 0, -1 (malformed) or -2 (a NUL byte in a string of *field). The body has
+ * passed codec_walk; the bounds are checked again all the same. */
+static int read_fields(struct walk *w, struct incident *inc, int *coords, const char **field)
+{
+    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
+        const struct incident_field *f = &incident_fields[i];
+        *field = f->name;
+        if (f->flags & I_OPT) {
+            int64_t branch;
+            if (walk_long(w, &branch) != 0 || branch < 0 || branch > 1) {
+                return -1;
+            }
+            if (branch == 0) {
+                continue; /* null: incident_clear left the member null */
+            }
+        }
+        const char *s;
+        size_t n;
+        int rc = 0;
+        switch (f->kind) {
+        case I_STR:
+            if (read_str(w, &s, &n) != 0) {
+                return -1;
+            }
+            if (memchr(s, 0, n)) {
+                return -2; /* PostgreSQL text cannot hold it */
+            }
+            rc = incident_set_strn(INCIDENT_AT(char *, inc, f), s, n);
+            break;
+        case I_TS:
+            rc = walk_long(w, INCIDENT_AT(int64_t, inc, f));
+            break;
+        case I_COORD: {
+            const unsigned char *b = w->p;
+            if (walk_skip(w, 8, "double") != 0) {
+                return -1;
+            }
+            uint64_t u = 0;
+            for (int k = 7; k >= 0; k--) {
+                u = u << 8 | b[k]; /* little-endian */
+            }
+            memcpy(INCIDENT_AT(double, inc, f), &u, sizeof(double));
+            ++*coords;
+            break;
+        }
+        case I_TRI: {
+            const unsigned char *b = w->p;
+            if (walk_skip(w, 1, "boolean") != 0) {
+                return -1;
+            }
+            *INCIDENT_AT(int8_t, inc, f) = *b ? TRI_TRUE : TRI_FALSE;
+            break;
+        }
+        case I_ATTRS:
+            rc = read_attrs(w, inc);
+            break;
+        default:
+            return -1;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return w->p == w->end ? 0 : -1;
+}
+
+/* The framing, the length walk, one of the two readers, then the rulebook. */
+static enum err_class decode(struct codec *codec, const void *data, size_t len,
+                             struct incident *inc, bool with_libavro, char *errstr,
+                             size_t errstr_size)
 {
     const unsigned char *p = data;
-    avro_value_t *rec = &codec->value;
-
     incident_clear(inc);
     size_t header_len = read_header(codec, p, len, errstr, errstr_size);
     if (!header_len) {
         return ERR_PERMANENT;
     }
-    /* Every declared length checked against the bytes left before libavro sees them: it would
-     * allocate what a length claims (and leak it on a truncated string). */
+    /* Every declared length checked against the bytes left before anything is read: libavro
+     * would allocate what a length claims (and leak it on a truncated string). */
     const char *body = (const char *)p + header_len;
     if (codec_walk(codec->schema, body, len - header_len, errstr, errstr_size) != 0) {
         return ERR_PERMANENT;
     }
-    avro_reader_t r = avro_reader_memory(body, (int64_t)(len - header_len));
-    if (!r) {
-        err_set(errstr, errstr_size, "out of memory");
-        return ERR_FATAL;
+    int coords = 0, rc;
+    const char *field = "a field";
+    if (with_libavro) {
+        avro_value_t *rec = &codec->value;
+        avro_reader_t r = avro_reader_memory(body, (int64_t)(len - header_len));
+        if (!r) {
+            err_set(errstr, errstr_size, "out of memory");
+            return ERR_FATAL;
+        }
+        rc = avro_value_read(r, rec);
+        avro_reader_free(r);
+        if (rc != 0) {
+            err_set(errstr, errstr_size, "avro body does not decode: %s", avro_strerror());
+            return ERR_PERMANENT;
+        }
+        for (size_t i = 0; i < INCIDENT_N_FIELDS && rc == 0; i++) {
+            rc = decode_field(rec, i, &incident_fields[i], inc, &coords);
+            field = incident_fields[i].name;
+        }
+    } else {
+        struct walk w = {(const unsigned char *)body, (const unsigned char *)p + len, errstr,
+                         errstr_size};
+        rc = read_fields(&w, inc, &coords, &field);
     }
-    int rc = avro_value_read(r, rec);
-    avro_reader_free(r);
-    if (rc != 0) {
-        err_set(errstr, errstr_size, "avro body does not decode: %s", avro_strerror());
+    if (rc == -2) {
+        err_set(errstr, errstr_size, "%s holds a NUL byte", field);
+        incident_clear(inc);
         return ERR_PERMANENT;
     }
-    int coords = 0;
-    for (size_t i = 0; i < INCIDENT_N_FIELDS; i++) {
-        int drc = decode_field(rec, i, &incident_fields[i], inc, &coords);
-        if (drc == -2) {
-            err_set(errstr, errstr_size, "%s holds a NUL byte", incident_fields[i].name);
-            incident_clear(inc);
-            return ERR_PERMANENT;
-        }
-        if (drc != 0) {
-            err_set(errstr, errstr_size, "avro decode: %s", avro_strerror());
-            incident_clear(inc);
-            return ERR_PERMANENT;
-        }
+    if (rc != 0) {
+        err_set(errstr, errstr_size, "avro body does not decode");
+        incident_clear(inc);
+        return ERR_PERMANENT;
     }
     inc->has_coords = coords == 2;
     if (!inc->has_coords) {
@@ -551,4 +681,16 @@ enum err_class codec_decode(struct codec *codec, const void *data, size_t len, s
         return ERR_PERMANENT;
     }
     return ERR_OK;
+}
+
+enum err_class codec_decode(struct codec *codec, const void *data, size_t len, struct incident *inc,
+                            char *errstr, size_t errstr_size)
+{
+    return decode(codec, data, len, inc, false, errstr, errstr_size);
+}
+
+enum err_class codec_decode_libavro(struct codec *codec, const void *data, size_t len,
+                                    struct incident *inc, char *errstr, size_t errstr_size)
+{
+    return decode(codec, data, len, inc, true, errstr, errstr_size);
 }

@@ -62,7 +62,8 @@ int incident_set_str(char **field, const char *s)
     return incident_set_strn(field, s, s ? strlen(s) : 0);
 }
 
-int incident_add_attr(struct incident *inc, const char *key, const char *value)
+int incident_add_attrn(struct incident *inc, const char *key, size_t key_len, const char *value,
+                       size_t value_len)
 {
     struct attr *grown =
         array_grow(inc->attrs, &inc->cap_attrs, inc->n_attrs, sizeof(*inc->attrs), 16);
@@ -71,8 +72,8 @@ int incident_add_attr(struct incident *inc, const char *key, const char *value)
     }
     inc->attrs = grown;
     struct attr *a = &inc->attrs[inc->n_attrs];
-    a->key = strdup(key);
-    a->value = strdup(value);
+    a->key = strndup(key, key_len);
+    a->value = strndup(value, value_len);
     if (!a->key || !a->value) {
         free(a->key);
         free(a->value);
@@ -80,6 +81,11 @@ int incident_add_attr(struct incident *inc, const char *key, const char *value)
     }
     inc->n_attrs++;
     return 0;
+}
+
+int incident_add_attr(struct incident *inc, const char *key, const char *value)
+{
+    return incident_add_attrn(inc, key, strlen(key), value, strlen(value));
 }
 
 const char *incident_attr(const struct incident *inc, const char *key)

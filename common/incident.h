@@ -76,6 +76,9 @@ int incident_set_str(char **field, const char *s);
 int incident_set_strn(char **field, const char *s, size_t n);
 /* Append an attribute (copies). Returns -1 on out of memory. */
 int incident_add_attr(struct incident *inc, const char *key, const char *value);
+/* The same from counted bytes (no NUL inside). */
+int incident_add_attrn(struct incident *inc, const char *key, size_t key_len, const char *value,
+                       size_t value_len);
 const char *incident_attr(const struct incident *inc, const char *key);
 
 /* ---- The rulebook ---- */
