@@ -27,6 +27,10 @@ const char *codec_canonical_form(const struct codec *codec);
  * incident lacks a required field. */
 enum err_class codec_encode(struct codec *codec, const struct incident *inc, void **out,
                             size_t *out_len, char *errstr, size_t errstr_size);
+/* The same through libavro's generic value: the bytes codec_encode's own writer is held to by
+ * test_codec and fuzz_codec. */
+enum err_class codec_encode_libavro(struct codec *codec, const struct incident *inc, void **out,
+                                    size_t *out_len, char *errstr, size_t errstr_size);
 
 /* Decode a framed message into inc (cleared first). ERR_PERMANENT with a reason for unknown
  * framing, an unknown fingerprint or schema id, or a body that does not decode. */
