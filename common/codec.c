@@ -218,27 +218,57 @@ static void put_str(struct buf *b, const char *s, size_t n)
     buf_put(b, s, n);
 }
 
+/* The attribute keys of one record, for finding a key given twice in time proportional to the
+ * keys (a hostile map may hold hundreds of thousands): open addressing over attribute indices
+ * (+1; 0 is empty), at most INCIDENT_ATTRS_MAX of them, so the table stays under half full. */
+#define KEYSET_SLOTS 2048
+struct keyset {
+    uint16_t slot[KEYSET_SLOTS];
+};
+
+/* The index of the attribute among attrs whose key is k[0..n), or its free slot in *free_slot
+ * and -1. */
+static long keyset_find(const struct keyset *ks, const struct attr *attrs, const char *k, size_t n,
+                        size_t *free_slot)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)k[i]) * 16777619u;
+    }
+    for (size_t s = h & (KEYSET_SLOTS - 1);; s = (s + 1) & (KEYSET_SLOTS - 1)) {
+        if (!ks->slot[s]) {
+            *free_slot = s;
+            return -1;
+        }
+        const char *key = attrs[ks->slot[s] - 1].key;
+        if (strncmp(key, k, n) == 0 && key[n] == '\0') {
+            return ks->slot[s] - 1;
+        }
+    }
+}
+
 /* The attributes map in one block. A key given twice is written once, in its first place with
  * its last value, as libavro's generic map does. incident_check allows at most
  * INCIDENT_ATTRS_MAX. */
 static void put_attrs(struct buf *b, const struct incident *inc)
 {
-    size_t n = inc->n_attrs, kept = 0;
+    size_t n = inc->n_attrs, kept = 0, free_slot;
     uint16_t first[INCIDENT_ATTRS_MAX]; /* the index of each key's first occurrence */
     size_t klen[INCIDENT_ATTRS_MAX];
     bool twice = false;
+    struct keyset ks;
+    memset(&ks, 0, sizeof(ks));
     for (size_t i = 0; i < n; i++) {
         klen[i] = strlen(inc->attrs[i].key);
-        first[i] = (uint16_t)i;
-        for (size_t j = 0; j < i; j++) {
-            if (first[j] == j && klen[j] == klen[i] &&
-                memcmp(inc->attrs[j].key, inc->attrs[i].key, klen[i]) == 0) {
-                first[i] = (uint16_t)j;
-                twice = true;
-                break;
-            }
+        long at = keyset_find(&ks, inc->attrs, inc->attrs[i].key, klen[i], &free_slot);
+        if (at >= 0) {
+            first[i] = (uint16_t)at;
+            twice = true;
+        } else {
+            first[i] = (uint16_t)i;
+            ks.slot[free_slot] = (uint16_t)(i + 1);
+            kept++;
         }
-        kept += first[i] == i;
     }
     if (kept) {
         put_long(b, (int64_t)kept);
@@ -653,9 +683,11 @@ static int read_str(struct walk *w, const char **s, size_t *n)
 }
 
 /* The attributes map: blocks of string keys and values. A key given twice keeps its first place
- * and its last value, as libavro's generic map does. */
+ * and its last value, as libavro's generic map does. -3 past INCIDENT_ATTRS_MAX distinct keys. */
 static int read_attrs(struct walk *w, struct incident *inc)
 {
+    struct keyset ks;
+    memset(&ks, 0, sizeof(ks));
     for (;;) {
         int64_t count, size;
         if (walk_long(w, &count) != 0) {
@@ -676,22 +708,28 @@ static int read_attrs(struct walk *w, struct incident *inc)
             if (memchr(k, 0, kn) || memchr(v, 0, vn)) {
                 return -2;
             }
-            size_t at = 0;
-            while (at < inc->n_attrs &&
-                   (strncmp(inc->attrs[at].key, k, kn) != 0 || inc->attrs[at].key[kn] != '\0')) {
-                at++;
+            size_t free_slot;
+            long at = keyset_find(&ks, inc->attrs, k, kn, &free_slot);
+            if (at >= 0) {
+                if (incident_set_strn(&inc->attrs[at].value, v, vn) != 0) {
+                    return -1;
+                }
+                continue;
             }
-            int rc = at < inc->n_attrs ? incident_set_strn(&inc->attrs[at].value, v, vn)
-                                       : incident_add_attrn(inc, k, kn, v, vn);
-            if (rc != 0) {
+            if (inc->n_attrs == INCIDENT_ATTRS_MAX) {
+                return -3; /* the rulebook would refuse it: no need to read on */
+            }
+            if (incident_add_attrn(inc, k, kn, v, vn) != 0) {
                 return -1;
             }
+            ks.slot[free_slot] = (uint16_t)inc->n_attrs;
         }
     }
 }
 
 /* The record's fields straight from the body, in the schema's order (incident_fields), strings
- * copied once into inc: 0, -1 (malformed) or -2 (a NUL byte in a string of *field). The body has
+ * copied once into inc: 0, -1 (malformed), -2 (a NUL byte in a string of *field) or -3 (too many
+ * attributes). The body has
  * passed codec_walk; the bounds are checked again all the same. */
 static int read_fields(struct walk *w, struct incident *inc, int *coords, const char **field)
 {
@@ -800,6 +838,12 @@ static enum err_class decode(struct codec *codec, const void *data, size_t len,
     }
     if (rc == -2) {
         err_set(errstr, errstr_size, "%s holds a NUL byte", field);
+        incident_clear(inc);
+        return ERR_PERMANENT;
+    }
+    if (rc == -3) {
+        err_set(errstr, errstr_size, "more than %d attributes (limit %d)", INCIDENT_ATTRS_MAX,
+                INCIDENT_ATTRS_MAX);
         incident_clear(inc);
         return ERR_PERMANENT;
     }

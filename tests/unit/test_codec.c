@@ -62,9 +62,8 @@ static void roundtrip(struct codec *codec, const struct incident *in)
     free(buf);
 }
 
-/* The encoded bytes of an incident whose attributes are a=1, b=2, with the key "b" made into
- * key (one byte). */
-static void *with_second_key(struct codec *codec, char key, size_t *len)
+/* The encoded bytes of fill()'s incident with attributes a=1 and, when second, b=2 only. */
+static void *encode_ab(struct codec *codec, bool second, size_t *len)
 {
     struct incident in;
     void *buf;
@@ -76,9 +75,19 @@ static void *with_second_key(struct codec *codec, char key, size_t *len)
     }
     in.n_attrs = 0;
     incident_add_attr(&in, "a", "1");
-    incident_add_attr(&in, "b", "2");
+    if (second) {
+        incident_add_attr(&in, "b", "2");
+    }
     assert_int_equal(codec_encode(codec, &in, &buf, len, err, sizeof(err)), ERR_OK);
     incident_clear(&in);
+    return buf;
+}
+
+/* The encoded bytes of an incident whose attributes are a=1, b=2, with the key "b" made into
+ * key (one byte). */
+static void *with_second_key(struct codec *codec, char key, size_t *len)
+{
+    void *buf = encode_ab(codec, true, len);
     static const char pair[] = {2, 'b', 2, '2'}; /* lengths are zig-zag varints */
     char *at = memmem(buf, *len, pair, sizeof(pair));
     assert_non_null(at);
@@ -144,6 +153,85 @@ static void test_encode_key_twice(void **state)
     free(ref);
     incident_clear(&in);
     incident_clear(&out);
+    codec_destroy(codec);
+}
+
+/* The message of an incident whose only attribute is a=1, with that map replaced by the block of
+ * `entries` entries that key_of names (value "x", the last one "z"). */
+static void *with_map(struct codec *codec, size_t entries, void (*key_of)(size_t, char *),
+                      size_t *len)
+{
+    void *buf = encode_ab(codec, false, len);
+    static const char block[] = {2, 2, 'a', 2, '1', 0};
+    char *at = memmem(buf, *len, block, sizeof(block));
+    assert_non_null(at);
+    size_t head = (size_t)(at - (char *)buf), tail = *len - head - sizeof(block);
+    unsigned char *out = malloc(*len + 32 * entries + 32), *p = out;
+    memcpy(p, buf, head);
+    p += head;
+    uint64_t u = (uint64_t)entries << 1; /* zig-zag of a positive count */
+    do {
+        *p = (unsigned char)(u & 0x7f);
+        u >>= 7;
+        *p++ |= u ? 0x80 : 0;
+    } while (u);
+    for (size_t i = 0; i < entries; i++) {
+        char key[24];
+        key_of(i, key);
+        size_t kn = strlen(key);
+        *p++ = (unsigned char)(kn << 1);
+        memcpy(p, key, kn);
+        p += kn;
+        *p++ = 2;
+        *p++ = i + 1 == entries ? 'z' : 'x';
+    }
+    *p++ = 0;
+    memcpy(p, at + sizeof(block), tail);
+    *len = (size_t)(p - out) + tail;
+    free(buf);
+    return out;
+}
+
+static void distinct_key(size_t i, char *key)
+{
+    snprintf(key, 24, "k%zu", i);
+}
+
+static void same_key(size_t i, char *key)
+{
+    (void)i;
+    strcpy(key, "a");
+}
+
+/* A map of 1,001 keys is refused as the rulebook refuses it; 100,000 entries of one key are one
+ * attribute with the last value, as libavro reads them. */
+static void test_map_hostile(void **state)
+{
+    (void)state;
+    char err[256];
+    struct codec *codec = codec_new(0, err, sizeof(err));
+    struct incident out, ref;
+    size_t len;
+    incident_init(&out);
+    incident_init(&ref);
+    void *buf = with_map(codec, INCIDENT_ATTRS_MAX + 1, distinct_key, &len);
+    assert_int_equal(codec_decode(codec, buf, len, &out, err, sizeof(err)), ERR_PERMANENT);
+    assert_string_equal(err, "more than 1000 attributes (limit 1000)");
+    assert_int_equal(codec_decode_libavro(codec, buf, len, &ref, err, sizeof(err)), ERR_PERMANENT);
+    free(buf);
+    buf = with_map(codec, INCIDENT_ATTRS_MAX, distinct_key, &len);
+    assert_int_equal(codec_decode(codec, buf, len, &out, err, sizeof(err)), ERR_OK);
+    assert_int_equal(out.n_attrs, INCIDENT_ATTRS_MAX);
+    free(buf);
+    buf = with_map(codec, 100000, same_key, &len);
+    assert_int_equal(codec_decode(codec, buf, len, &out, err, sizeof(err)), ERR_OK);
+    assert_int_equal(codec_decode_libavro(codec, buf, len, &ref, err, sizeof(err)), ERR_OK);
+    assert_int_equal(out.n_attrs, 1);
+    assert_string_equal(out.attrs[0].value, "z");
+    assert_true(incident_equal(&out, &ref));
+    free(buf);
+    incident_clear(&out);
+    incident_clear(&ref);
     codec_destroy(codec);
 }
 
@@ -378,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_full),
         cmocka_unit_test(test_map_keys),
         cmocka_unit_test(test_encode_key_twice),
+        cmocka_unit_test(test_map_hostile),
         cmocka_unit_test(test_roundtrip_nulls),
         cmocka_unit_test(test_roundtrip_unicode_empty_and_large_attrs),
         cmocka_unit_test(test_single_object_framing),
