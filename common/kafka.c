@@ -177,7 +177,10 @@ rd_kafka_conf_t *kafka_conf_new(enum kafka_role role, const char *brokers, char 
     }
     const char *backoff = backoff_env(envp);
     if (!backoff_native && backoff && backoff_ms_of(backoff) < 0) {
-        snprintf(errstr, errstr_size, "%s=%s: not a number of milliseconds from 0 to 300000",
+        /* In librdkafka's words, which read as a configuration error (exit 2, common/refused.c). */
+        snprintf(errstr, errstr_size,
+                 "Invalid value for configuration property \"fetch.queue.backoff.ms\" (%s=%s): "
+                 "milliseconds from 0 to 300000",
                  FETCH_QUEUE_BACKOFF_ENV, backoff);
         goto fail;
     }
