@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define TS_NULL INT64_MIN
 
@@ -31,5 +32,8 @@ void us_format(int64_t us, bool micro, char *buf, size_t n);
 
 int64_t now_us(void);
 int64_t mono_ms(void);
+/* The time ms milliseconds from now on clock (CLOCK_MONOTONIC, CLOCK_REALTIME): a deadline for
+ * pthread_cond_timedwait. */
+struct timespec timespec_after_ms(clockid_t clock, int64_t ms);
 
 #endif

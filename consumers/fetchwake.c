@@ -4,9 +4,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 
 /* How long one wake may wait for its ListOffsets replies: the request has already woken the
  * broker threads when it is queued; this only bounds fetchwake_stop. */
@@ -21,19 +21,6 @@ struct fetchwake {
     bool wanted, stop;
     pthread_t thread;
 };
-
-static struct timespec after_ms(long ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
 
 static void wake(struct fetchwake *w)
 {
@@ -69,7 +56,7 @@ static void *wake_main(void *arg)
         wake(w);
         pthread_mutex_lock(&w->lock);
         /* The interval: pokes meanwhile are coalesced into the next wake. */
-        struct timespec until = after_ms(w->interval_ms);
+        struct timespec until = timespec_after_ms(CLOCK_MONOTONIC, w->interval_ms);
         while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT) {
         }
     }

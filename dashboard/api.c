@@ -1000,14 +1000,7 @@ static bool wait_refresh(struct api *api, int64_t deadline_ms)
     if (left <= 0) {
         return false;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = timespec_after_ms(CLOCK_MONOTONIC, left);
     pthread_cond_timedwait(&api->cache_done, &api->cache_lock, &ts);
     return true;
 }

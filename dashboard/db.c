@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/refused.h"
+#include "common/timeutil.h"
 
 struct slot {
     PGconn *pg;
@@ -95,14 +96,7 @@ static PGconn *open_conn(struct db_pool *pool, enum err_class *cls, char *errstr
 PGconn *db_acquire(struct db_pool *pool, long wait_ms, enum err_class *cls, char *errstr,
                    size_t errstr_size)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = timespec_after_ms(CLOCK_REALTIME, wait_ms);
     pthread_mutex_lock(&pool->lock);
     struct slot *s = NULL;
     for (;;) {
